@@ -1,0 +1,41 @@
+"""Route dependencies: the authenticated principal, and scope checks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from hub.auth.tokens import Principal, verify_access_token
+from hub.core.errors import Forbidden, InsufficientScope, Unauthorized
+
+
+def current_principal(request: Request) -> Principal:
+    """Authenticate the bearer token (RFC 6750 §2.1)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("A bearer access token is required: get one from POST /oauth/token.")
+    state = request.app.state
+    return verify_access_token(token.strip(), keys=state.token_keys, issuer=state.settings.public_url,
+                               now=state.clock())
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require_scope(scope: str, *, role: str | None = None):
+    """Build a dependency that demands a scope (and optionally a role)."""
+
+    def check(principal: PrincipalDep) -> Principal:
+        if scope not in principal.scopes:
+            raise InsufficientScope(f"This call needs the scope {scope!r}.", required_scope=scope)
+        if role is not None and principal.role != role:
+            raise Forbidden(f"This call is reserved for the {role} role.")
+        return principal
+
+    return Depends(check)
+
+
+OperatorDep = Annotated[Principal, require_scope("departments:write", role="operator")]
+IssuerDep = Annotated[Principal, require_scope("licenses:issue", role="department")]
+ReaderDep = Annotated[Principal, require_scope("licenses:read")]

@@ -1,0 +1,51 @@
+"""Check RFC 9068 access tokens with pyjwt and turn them into a principal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import jwt
+
+from hub.core.errors import Unauthorized
+
+REQUIRED_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a department client or the operator."""
+
+    client_id: str
+    role: str
+    department_id: str | None
+    scopes: frozenset[str]
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == "operator"
+
+
+def verify_access_token(token: str, *, keys: dict, issuer: str, now: datetime) -> Principal:
+    """Verify signature, type, issuer, audience and lifetime (RFC 9068 §4); raise Unauthorized otherwise."""
+    try:
+        header = jwt.get_unverified_header(token)
+        key = keys.get(header.get("kid"))
+        if key is None:
+            raise Unauthorized("The access token was not signed by a key of this hub.")
+        if header.get("typ", "").lower() not in ("at+jwt", "application/at+jwt"):
+            raise Unauthorized("Not an access token (typ must be at+jwt).")
+        claims = jwt.decode(
+            token, key, algorithms=["ES256"], audience=issuer, issuer=issuer,
+            options={"require": REQUIRED_CLAIMS, "verify_iat": False}, leeway=5,
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("The access token has expired.") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("The access token is not valid.") from exc
+    if claims["exp"] < now.timestamp() - 5:
+        raise Unauthorized("The access token has expired.")
+    return Principal(
+        client_id=str(claims["client_id"]), role=str(claims.get("role", "")),
+        department_id=claims.get("dept"), scopes=frozenset(str(claims.get("scope", "")).split()),
+    )

@@ -1,0 +1,67 @@
+"""The operator's command line: `hub init`, `hub demo`, `hub serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from hub.core.settings import Settings
+
+app = typer.Typer(help="政务数据共享与电子证照交换枢纽 — exchange hub operator commands", no_args_is_help=True)
+console = Console()
+
+
+@app.command()
+def init() -> None:
+    """Create the database schema, the root CA, the token key and (once) an operator client."""
+    from hub.bootstrap import initialise
+
+    settings = Settings()
+    credentials = initialise(settings)
+    if credentials is None:
+        console.print("[green]Already initialised.[/green] Operator client exists; its secret is not shown again.")
+        return
+    path = settings.var_dir / "operator-credentials.json"
+    _write_secret_file(path, credentials)
+    console.print(f"[green]Initialised.[/green] Operator client [bold]{credentials['client_id']}[/bold]; "
+                  f"secret written to {path} (shown once).")
+
+
+@app.command()
+def demo() -> None:
+    """Load demo departments and licenses (idempotent) and write var/demo/credentials.json."""
+    from hub.demo import load_demo
+
+    settings = Settings()
+    summary = load_demo(settings, console=console)
+    console.print(f"Demo credentials: [bold]{summary.credentials_path}[/bold]")
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", help="address to bind"),
+          port: int = typer.Option(None, help="port (default HUB_PORT or 8000)"),
+          workers: int = typer.Option(1, help="uvicorn worker processes")) -> None:
+    """Serve the hub with uvicorn."""
+    import uvicorn
+
+    settings = Settings()
+    port = port or settings.port
+    console.print(f"Hub on http://{host}:{port}  ·  API docs http://{host}:{port}/docs  ·  "
+                  f"verify: POST http://{host}:{port}/verify")
+    uvicorn.run("hub.main:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="info", proxy_headers=False)
+
+
+def _write_secret_file(path: Path, content: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(content, handle, ensure_ascii=False, indent=2)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,107 @@
+"""Database engine, declarative base and the one-transaction-per-request session."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class UTCDateTime(TypeDecorator):
+    """Store aware datetimes as UTC; SQLite drops the zone, so put it back on load."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def new_id() -> str:
+    """Return a random opaque identifier for a row."""
+    return uuid.uuid4().hex
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    if url.startswith("sqlite"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """Yield the request's session: commit when the handler returns, roll back when it raises."""
+    with request.app.state.session_factory() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            discard_written_objects(session)
+            raise
+        session.info.pop("written_objects", None)
+        for callback in session.info.pop("after_commit", []):
+            callback()
+
+
+def after_commit(session: Session, callback) -> None:
+    """Run a callback once the request's transaction has committed (e.g. drop a cache)."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+def discard_written_objects(session: Session) -> None:
+    """Delete the objects a rolled-back transaction wrote, so none is left without its row."""
+    for store, key in session.info.pop("written_objects", []):
+        try:
+            store.delete(key)
+        except Exception:  # noqa: BLE001 - best effort; the original error matters more
+            logging.getLogger("hub.db").warning("could not delete orphan object %s", key)
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

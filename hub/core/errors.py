@@ -1,0 +1,111 @@
+"""One error base class and one handler: every failure leaves as RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+PROBLEM_BASE = "urn:hub:problem:"
+log = logging.getLogger("hub.errors")
+
+
+class HubError(Exception):
+    """A failure the caller can understand; subclasses set status, code and title."""
+
+    status: int = 500
+    code: str = "internal"
+    title: str = "Internal error"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+
+
+class BadRequest(HubError):
+    status, code, title = 400, "bad_request", "Bad request"
+
+
+class ValidationFailed(HubError):
+    status, code, title = 422, "validation_error", "The request is not valid"
+
+
+class Unauthorized(HubError):
+    status, code, title = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(HubError):
+    status, code, title = 403, "forbidden", "Not allowed"
+
+
+class InsufficientScope(HubError):
+    status, code, title = 403, "insufficient_scope", "The token lacks the required scope"
+
+
+class NotFound(HubError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class Conflict(HubError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class PayloadTooLarge(HubError):
+    status, code, title = 413, "payload_too_large", "Request body too large"
+
+
+class UnsupportedMediaType(HubError):
+    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+
+
+class TooManyRequests(HubError):
+    status, code, title = 429, "rate_limited", "Too many requests"
+
+
+def problem(status: int, code: str, title: str, detail: str, instance: str, **extra: Any) -> JSONResponse:
+    """Build an RFC 9457 problem response (§3: type, title, status, detail, instance)."""
+    body = {"type": PROBLEM_BASE + code, "title": title, "status": status, "detail": detail, "instance": instance}
+    body.update(extra)
+    headers = {"WWW-Authenticate": 'Bearer realm="hub"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+_HTTP_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    406: "not_acceptable", 413: "payload_too_large", 415: "unsupported_media_type", 429: "rate_limited",
+}
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))}
+        for err in exc.errors()
+    ]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map HubError, validation errors, HTTP errors and anything unexpected to problem+json."""
+
+    @app.exception_handler(HubError)
+    async def _hub_error(request: Request, exc: HubError) -> JSONResponse:
+        return problem(exc.status, exc.code, exc.title, exc.detail, request.url.path, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem(422, "validation_error", "The request is not valid", "One or more fields are invalid.",
+                       request.url.path, errors=_validation_errors(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return problem(exc.status_code, code, code.replace("_", " ").capitalize(), str(exc.detail), request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem(500, "internal", "Internal error", "An unexpected error occurred.", request.url.path)

@@ -1,0 +1,74 @@
+"""Body limits and strict body parsing shared by the routes."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from fastapi import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hub.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, problem
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over the limit, by Content-Length or while streaming, with a 413 problem."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            return await self._reject(scope, send)
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise PayloadTooLarge(f"The request body exceeds {self.max_bytes} bytes.")
+            return message
+
+        await self.app(scope, limited, send)
+
+    async def _reject(self, scope: Scope, send: Send) -> None:
+        response = problem(413, "payload_too_large", "Request body too large",
+                           f"The request body exceeds {self.max_bytes} bytes.", scope.get("path", ""))
+        await response({"type": "http"}, _empty_receive, send)
+
+
+async def _empty_receive() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """Parse an application/x-www-form-urlencoded body; repeated parameters are refused (RFC 6749 §3.2)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType("Send the token request as application/x-www-form-urlencoded.")
+    try:
+        pairs = parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest("The form body could not be parsed.") from exc
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            raise BadRequest(f"The parameter {name!r} is repeated.")
+        form[name] = value
+    return form
+
+
+async def read_json(request: Request) -> Any:
+    """Parse a JSON body with orjson; anything else is a 400."""
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type not in ("application/json", "") and not content_type.endswith("+json"):
+        raise UnsupportedMediaType("Send a JSON body (application/json).")
+    try:
+        return orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest("The body is not valid JSON.") from exc

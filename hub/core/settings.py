@@ -1,0 +1,48 @@
+"""Settings from the environment (prefix HUB_); built by the caller, never at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the hub reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+
+    var_dir: Path = Path("var")
+    database_url: str | None = None  # default: sqlite file in var_dir
+    storage_url: str = "file://var/objects"
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: SecretStr | None = None
+    key_passphrase: SecretStr | None = None  # default: generated into var_dir for the demo
+    public_url: str = "http://127.0.0.1:8000"
+    port: int = 8000
+    license_types_dir: Path = Path("schemas/license-types")
+    access_token_ttl: int = Field(default=600, ge=60, le=3600)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    verify_rate_limit: str = "600/minute"
+    run_migrations: bool = True
+
+    def resolved_database_url(self) -> str:
+        """Return the configured database URL, or the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'hub.db').resolve()}"
+
+    def passphrase(self) -> bytes:
+        """Return the key passphrase, generating one into var_dir on first use."""
+        if self.key_passphrase is not None:
+            return self.key_passphrase.get_secret_value().encode()
+        path = self.var_dir / "keys" / "passphrase"
+        if not path.exists():
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()

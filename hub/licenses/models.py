@@ -1,0 +1,72 @@
+"""Request and response bodies for licenses."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Holder(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id_type: Literal["resident_id", "credit_code"]
+    id: str = Field(min_length=18, max_length=18)
+    name: str = Field(min_length=1, max_length=100)
+
+
+class LicenseIssue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(min_length=21, max_length=21, description="license type code")
+    holder: Holder
+    data: dict[str, Any] = Field(default_factory=dict)
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+
+class IssuerOut(BaseModel):
+    code: str
+    name: str
+
+
+class LicenseLinks(BaseModel):
+    self: str
+    qr_png: str
+    qr_svg: str
+
+
+class LicenseOut(BaseModel):
+    id: str = Field(description="证照标识 (GB/T 36904)")
+    type: str
+    type_name: str
+    version: int
+    status: str
+    issuer: IssuerOut
+    holder: Holder
+    data: dict[str, Any]
+    valid_from: date
+    valid_until: date | None
+    issued_at: datetime
+    qr: str
+    links: LicenseLinks
+
+
+class LicenseTypeFieldOut(BaseModel):
+    name: str
+    type: str
+    required: bool
+    label: str
+    label_en: str | None = None
+
+
+class LicenseTypeOut(BaseModel):
+    code: str
+    name: str
+    name_en: str
+    holder: str
+    fields: list[LicenseTypeFieldOut]
+    qr_fields: list[str]
+    default_validity_days: int | None
+    issuers: list[str]

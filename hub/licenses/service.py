@@ -1,0 +1,200 @@
+"""Issue e-licenses: validate, number, sign, render the QR, store; and read them back."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime, timedelta, timezone
+
+import orjson
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hub.auth.tokens import Principal
+from hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from hub.core.ids import is_valid_credit_code, is_valid_resident_id
+from hub.core.storage import ObjectStore
+from hub.licenses import qrimage
+from hub.licenses.models import Holder, IssuerOut, LicenseIssue, LicenseLinks, LicenseOut
+from hub.licenses.tables import IdempotencyRecord, License, SerialCounter
+from hub.licenses.types import LicenseDataError, LicenseType, validate_license_data
+from hub.registry.service import get_department
+from hub.trust.service import KeyRing, b64url
+from hub.verify.qr import LicenseClaims, encode_qr
+
+CHINA = timezone(timedelta(hours=8))
+SERIAL_DIGITS = 6  # serial = YYYY + 6 digits: stays a CBOR uint32 in the QR
+
+
+class UnknownLicenseType(ValidationFailed):
+    code, title = "unknown_license_type", "Unknown license type"
+
+
+class InvalidLicenseData(ValidationFailed):
+    code, title = "invalid_license_data", "The license data does not match its type"
+
+
+class IdempotencyConflict(Conflict):
+    code, title = "idempotency_key_reused", "Idempotency-Key reused with a different request"
+
+
+class NotAllowedIssuer(Forbidden):
+    code, title = "issuer_not_allowed", "This department may not issue this license type"
+
+
+def request_hash(request: LicenseIssue) -> str:
+    """Hash the request body canonically, so a retry with the same key can be recognised."""
+    return hashlib.sha256(orjson.dumps(request.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def issue_license(session: Session, request: LicenseIssue, *, principal: Principal, types: dict[str, LicenseType],
+                  keyring: KeyRing, store: ObjectStore, idempotency_key: str | None,
+                  now: datetime) -> tuple[License, bool]:
+    """Issue one license; returns it and whether it was newly created (False: an idempotent replay)."""
+    digest = request_hash(request)
+    if idempotency_key is not None:
+        replay = _replay(session, principal.client_id, idempotency_key, digest)
+        if replay is not None:
+            return replay, False
+    license_type = types.get(request.type)
+    if license_type is None:
+        raise UnknownLicenseType(f"No license type with code {request.type}.")
+    department = get_department(session, principal.department_id or "")
+    if department.code not in license_type.issuers:
+        raise NotAllowedIssuer(f"{department.name} may not issue {license_type.name}.")
+    data = _validated(license_type, request)
+    valid_from, valid_until = _validity(license_type, request, now)
+    signer = keyring.signer_for(session, department.id)
+    serial = _next_serial(session, department.code, license_type.code, valid_from.year)
+    claims = LicenseClaims(
+        type_code=license_type.code, issuer_code=department.code, serial=serial, version=1,
+        valid_from=valid_from, valid_until=valid_until, holder_id=request.holder.id,
+        holder_name=request.holder.name, fields=tuple(data.get(name) for name in license_type.qr_fields),
+    )
+    qr_text = encode_qr(claims, signer)
+    row = License(
+        identifier=claims.identifier, type_code=license_type.code, issuer_department_id=department.id,
+        issuer_code=department.code, serial=serial, version=1, holder_id_type=request.holder.id_type,
+        holder_id=request.holder.id, holder_name=request.holder.name,
+        data=orjson.loads(orjson.dumps(data)), valid_from=valid_from, valid_until=valid_until,
+        kid=b64url(signer.kid), qr_text=qr_text, issued_by=principal.client_id, issued_at=now,
+    )
+    session.add(row)
+    session.flush()
+    if idempotency_key is not None:
+        _remember(session, principal.client_id, idempotency_key, digest, row.id, now)
+    _store_images(session, store, row)
+    return row, True
+
+
+def _replay(session: Session, client_id: str, key: str, digest: str) -> License | None:
+    record = session.get(IdempotencyRecord, (client_id, key))
+    if record is None:
+        return None
+    if record.request_hash != digest:
+        raise IdempotencyConflict("This Idempotency-Key was already used with a different request body.")
+    return session.get(License, record.license_id)
+
+
+def _remember(session: Session, client_id: str, key: str, digest: str, license_id: str, now: datetime) -> None:
+    try:
+        with session.begin_nested():
+            session.add(IdempotencyRecord(client_id=client_id, key=key, request_hash=digest,
+                                          license_id=license_id, created_at=now))
+    except IntegrityError as exc:  # a concurrent request with the same key committed first
+        raise IdempotencyConflict("A request with this Idempotency-Key is already being processed.") from exc
+
+
+def _validated(license_type: LicenseType, request: LicenseIssue) -> dict:
+    holder = request.holder
+    errors = []
+    if holder.id_type != license_type.holder:
+        errors.append({"field": "holder.id_type", "code": "wrong_holder_type",
+                       "message": f"{license_type.name} is issued to a {license_type.holder} holder"})
+    check = is_valid_resident_id if holder.id_type == "resident_id" else is_valid_credit_code
+    if not check(holder.id):
+        errors.append({"field": "holder.id", "code": "bad_check_character",
+                       "message": f"not a valid {holder.id_type} (check character or format)"})
+    try:
+        data = validate_license_data(license_type, request.data)
+    except LicenseDataError as exc:
+        errors.extend(exc.errors)
+        data = {}
+    if errors:
+        raise InvalidLicenseData("The license data does not match its type.", errors=errors)
+    return data
+
+
+def _validity(license_type: LicenseType, request: LicenseIssue, now: datetime) -> tuple[date, date | None]:
+    valid_from = request.valid_from or now.astimezone(CHINA).date()
+    valid_until = request.valid_until
+    if valid_until is None and license_type.default_validity_days:
+        valid_until = valid_from + timedelta(days=license_type.default_validity_days - 1)
+    if valid_until is not None and valid_until < valid_from:
+        raise ValidationFailed("valid_until is before valid_from.")
+    if not date(2000, 1, 1) <= valid_from <= date(2099, 12, 31):
+        raise ValidationFailed("valid_from must lie between 2000-01-01 and 2099-12-31.")
+    if valid_until is not None and valid_until > date(2199, 12, 31):
+        raise ValidationFailed("valid_until must not lie after 2199-12-31.")
+    return valid_from, valid_until
+
+
+def _next_serial(session: Session, issuer_code: str, type_code: str, year: int) -> int:
+    """Take the next serial for (issuer, type, year); the row update serialises concurrent issuers."""
+    key = (SerialCounter.issuer_code == issuer_code) & (SerialCounter.type_code == type_code) & (
+        SerialCounter.year == year)
+    bump = update(SerialCounter).where(key).values(last=SerialCounter.last + 1).returning(SerialCounter.last)
+    last = session.execute(bump).scalar()
+    if last is None:
+        try:
+            with session.begin_nested():
+                session.execute(insert(SerialCounter).values(issuer_code=issuer_code, type_code=type_code,
+                                                             year=year, last=1))
+            last = 1
+        except IntegrityError:
+            last = session.execute(bump).scalar_one()
+    if last >= 10 ** SERIAL_DIGITS:
+        raise Conflict("The yearly serial range of this license type is exhausted for this issuer.")
+    return year * 10 ** SERIAL_DIGITS + last
+
+
+def _store_images(session: Session, store: ObjectStore, row: License) -> None:
+    written = session.info.setdefault("written_objects", [])
+    for name, render, content_type in (("qr.png", qrimage.qr_png, "image/png"),
+                                       ("qr.svg", qrimage.qr_svg, "image/svg+xml")):
+        key = object_key(row.identifier, name)
+        written.append((store, key))
+        store.put(key, render(row.qr_text), content_type=content_type)
+
+
+def object_key(identifier: str, name: str) -> str:
+    return f"licenses/{identifier}/{name}"
+
+
+def get_license(session: Session, identifier: str, *, principal: Principal) -> License:
+    """Return a license to its issuer or the operator; to anyone else it does not exist."""
+    row = session.scalar(select(License).where(License.identifier == identifier)) if len(identifier) <= 96 else None
+    if row is None or not (principal.is_operator or principal.department_id == row.issuer_department_id):
+        raise NotFound("No such license.")
+    return row
+
+
+def license_image(session: Session, store: ObjectStore, identifier: str, name: str, *,
+                  principal: Principal) -> bytes:
+    """Return a stored QR image of a license the caller may see."""
+    row = get_license(session, identifier, principal=principal)
+    return store.get(object_key(row.identifier, name))
+
+
+def license_out(session: Session, row: License, *, types: dict[str, LicenseType], base_url: str) -> LicenseOut:
+    """Shape a license for its issuer or the operator."""
+    department = get_department(session, row.issuer_department_id)
+    license_type = types.get(row.type_code)
+    self_url = f"{base_url}/licenses/{row.identifier}"
+    return LicenseOut(
+        id=row.identifier, type=row.type_code, type_name=license_type.name if license_type else row.type_code,
+        version=row.version, status=row.status, issuer=IssuerOut(code=department.code, name=department.name),
+        holder=Holder(id_type=row.holder_id_type, id=row.holder_id, name=row.holder_name), data=row.data,
+        valid_from=row.valid_from, valid_until=row.valid_until, issued_at=row.issued_at, qr=row.qr_text,
+        links=LicenseLinks(self=self_url, qr_png=f"{self_url}/qr.png", qr_svg=f"{self_url}/qr.svg"),
+    )

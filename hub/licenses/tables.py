@@ -1,0 +1,62 @@
+"""Issued licenses, idempotency records and serial counters."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hub.core.db import Base, UTCDateTime, new_id
+
+
+class License(Base):
+    """One issued, signed e-license."""
+
+    __tablename__ = "licenses"
+    __table_args__ = (
+        Index("ix_licenses_issuer_type", "issuer_department_id", "type_code"),
+        Index("ix_licenses_holder", "holder_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    identifier: Mapped[str] = mapped_column(String(96), unique=True)
+    type_code: Mapped[str] = mapped_column(String(21))
+    issuer_department_id: Mapped[str] = mapped_column(ForeignKey("departments.id"))
+    issuer_code: Mapped[str] = mapped_column(String(18))
+    serial: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    holder_id_type: Mapped[str] = mapped_column(String(16))
+    holder_id: Mapped[str] = mapped_column(String(18))
+    holder_name: Mapped[str] = mapped_column(String(200))
+    data: Mapped[dict] = mapped_column(JSON)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date, default=None)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    kid: Mapped[str] = mapped_column(String(64))
+    qr_text: Mapped[str] = mapped_column(Text)
+    issued_by: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IdempotencyRecord(Base):
+    """What a client's Idempotency-Key produced, so a retry returns the same license."""
+
+    __tablename__ = "idempotency_records"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    license_id: Mapped[str] = mapped_column(ForeignKey("licenses.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SerialCounter(Base):
+    """The last serial handed out per issuer, license type and year."""
+
+    __tablename__ = "serial_counters"
+
+    issuer_code: Mapped[str] = mapped_column(String(18), primary_key=True)
+    type_code: Mapped[str] = mapped_column(String(21), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,353 @@
+"""License types as data: the pydantic models for schemas/license-types/*.yaml, and data checks.
+
+A license type says which fields a license of that kind carries, which of them go into the QR
+code, how long it is valid and which departments may issue it. The hub loads every type once at
+start (`load_license_types`) and checks each issuance request against it (`validate_license_data`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from hub.core.ids import is_valid_credit_code, is_valid_license_type_code, is_valid_resident_id
+
+DEFAULT_STRING_MAX_LENGTH = 200
+
+FieldType = Literal["string", "date", "integer", "number", "boolean"]
+FieldFormat = Literal["resident_id", "credit_code"]
+SnakeName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$", max_length=64)]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class LicenseTypeError(Exception):
+    """A license-type file is broken; the message names the file and the failing field path."""
+
+    def __init__(self, path: Path | str, errors: list[tuple[str, str]]):
+        self.path = str(path)
+        self.errors = errors
+        details = "; ".join(f"{loc}: {msg}" if loc else msg for loc, msg in errors)
+        super().__init__(f"{self.path}: {details}")
+
+
+class LicenseDataError(Exception):
+    """License data does not fit its type; `errors` lists each problem as {field, code, message}."""
+
+    def __init__(self, errors: list[dict[str, str]]):
+        self.errors = errors
+        details = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        super().__init__(f"invalid license data: {details}")
+
+
+class _Model(BaseModel):
+    # strict: a YAML typo such as `max_length: "200"` is an error rather than silently coerced.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class LicenseField(_Model):
+    """One field of a license type."""
+
+    name: SnakeName
+    type: FieldType
+    required: bool = True
+    label: Text
+    label_en: Text | None = None
+    max_length: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    # Extra check for identity numbers carried in the data (e.g. a spouse's resident ID).
+    format: FieldFormat | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_string_length(cls, data: Any) -> Any:
+        is_string = isinstance(data, dict) and data.get("type") == "string"
+        if is_string and data.get("max_length") is None:
+            return {**data, "max_length": DEFAULT_STRING_MAX_LENGTH}
+        return data
+
+    @model_validator(mode="after")
+    def _string_options_only_on_strings(self) -> LicenseField:
+        if self.type != "string":
+            for option in ("max_length", "format"):
+                if getattr(self, option) is not None:
+                    raise ValueError(f"{option} applies only to string fields, not {self.type}")
+        return self
+
+
+class LicenseType(_Model):
+    """A kind of e-license (证照类型) and the rules its licenses follow."""
+
+    code: str
+    name: Text
+    name_en: Text
+    holder: Literal["resident_id", "credit_code"]
+    fields: list[LicenseField]
+    qr_fields: list[str]
+    default_validity_days: Annotated[int, Field(ge=1, le=36_500)] | None = None
+    issuers: Annotated[list[str], Field(min_length=1)]
+
+    @field_validator("code")
+    @classmethod
+    def _code_is_authority_credit_code_plus_three_digits(cls, code: str) -> str:
+        if not is_valid_license_type_code(code):
+            raise ValueError(
+                "must be the defining authority's 18-character credit code followed by 3 digits"
+            )
+        return code
+
+    @field_validator("fields")
+    @classmethod
+    def _field_names_are_unique(cls, fields: list[LicenseField]) -> list[LicenseField]:
+        _reject_duplicates([f.name for f in fields], "field name")
+        return fields
+
+    @field_validator("qr_fields")
+    @classmethod
+    def _qr_fields_name_fields(cls, qr_fields: list[str], info: ValidationInfo) -> list[str]:
+        _reject_duplicates(qr_fields, "QR field")
+        # `fields` is validated first; if it failed, its own error is reported instead.
+        if "fields" in info.data:
+            known = [f.name for f in info.data["fields"]]
+            for index, name in enumerate(qr_fields):
+                if name not in known:
+                    choices = ", ".join(known)
+                    raise ValueError(f"item {index}: {name!r} is not one of the fields ({choices})")
+        return qr_fields
+
+    @field_validator("issuers")
+    @classmethod
+    def _issuers_are_credit_codes(cls, issuers: list[str]) -> list[str]:
+        for index, code in enumerate(issuers):
+            if not is_valid_credit_code(code):
+                raise ValueError(f"item {index}: {code!r} is not a valid credit code")
+        _reject_duplicates(issuers, "issuer")
+        return issuers
+
+    def field(self, name: str) -> LicenseField:
+        """Return the field called `name`; raise KeyError if there is none."""
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+
+def _reject_duplicates(values: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for index, value in enumerate(values):
+        if value in seen:
+            raise ValueError(f"item {index}: duplicate {what} {value!r}")
+        seen.add(value)
+
+
+# --- Loading --------------------------------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys instead of keeping the last one silently."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in keys:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            keys.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_license_type(path: Path) -> LicenseType:
+    """Read one license-type YAML file; raise LicenseTypeError naming the file and field."""
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+    except yaml.YAMLError as exc:
+        raise LicenseTypeError(path, [("", _yaml_message(exc))]) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LicenseTypeError(path, [("", f"cannot read file: {exc}")]) from exc
+    if not isinstance(raw, dict):
+        message = f"expected a mapping at top level, got {type(raw).__name__}"
+        raise LicenseTypeError(path, [("", message)])
+    try:
+        return LicenseType.model_validate(raw)
+    except ValidationError as exc:
+        raise LicenseTypeError(path, _pydantic_errors(exc)) from exc
+
+
+def load_license_types(directory: Path) -> dict[str, LicenseType]:
+    """Read every `*.yaml` in `directory` into a dict keyed by license type code."""
+    types: dict[str, LicenseType] = {}
+    origin: dict[str, Path] = {}
+    for path in sorted(Path(directory).glob("*.yaml")):
+        license_type = load_license_type(path)
+        if license_type.code in types:
+            code = license_type.code
+            message = f"duplicate license type code {code}, already defined in {origin[code]}"
+            raise LicenseTypeError(path, [("code", message)])
+        types[license_type.code] = license_type
+        origin[license_type.code] = path
+    return types
+
+
+def _pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    errors = []
+    for error in exc.errors(include_url=False):
+        loc = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        errors.append((loc, message))
+    return errors
+
+
+def _yaml_message(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or problem is None:
+        return "YAML syntax error: " + " ".join(str(exc).split())
+    return f"YAML syntax error at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+
+
+# --- Checking license data against its type -----------------------------------------------------
+
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_INTEGER_RE = re.compile(r"[+-]?\d{1,18}")
+_NUMBER_RE = re.compile(r"[+-]?(\d{1,18}(\.\d{1,18})?|\.\d{1,18})")
+# Control characters other than tab and newline have no place on a certificate.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class _Invalid(Exception):
+    def __init__(self, code: str, message: str):
+        self.code = code
+        self.message = message
+
+
+def validate_license_data(lt: LicenseType, data: dict[str, Any]) -> dict[str, Any]:
+    """Check `data` against `lt`; return it normalised or raise LicenseDataError listing all problems.
+
+    Dates become `date`, integers `int`, numbers `int` or `float`, strings are stripped. Optional
+    fields that are absent or null are left out of the result.
+    """
+    if not isinstance(data, dict):
+        raise LicenseDataError([_error("", "wrong_type", "license data must be an object")])
+    errors: list[dict[str, str]] = []
+    known = {f.name for f in lt.fields}
+    for key in data:
+        if key not in known:
+            errors.append(_error(str(key), "unknown_field", f"{lt.name} has no field {key!r}"))
+    result: dict[str, Any] = {}
+    for field in lt.fields:
+        value = data.get(field.name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if field.required:
+                message = f"required field is missing ({field.label})"
+                errors.append(_error(field.name, "missing", message))
+            continue
+        try:
+            result[field.name] = _normalise(field, value)
+        except _Invalid as problem:
+            errors.append(_error(field.name, problem.code, problem.message))
+    if errors:
+        raise LicenseDataError(errors)
+    return result
+
+
+def _error(field: str, code: str, message: str) -> dict[str, str]:
+    return {"field": field, "code": code, "message": message}
+
+
+def _normalise(field: LicenseField, value: Any) -> Any:
+    if field.type == "string":
+        return _normalise_string(field, value)
+    if field.type == "date":
+        return _normalise_date(value)
+    if field.type == "integer":
+        return _normalise_integer(value)
+    if field.type == "number":
+        return _normalise_number(value)
+    return _normalise_boolean(value)
+
+
+def _normalise_string(field: LicenseField, value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Invalid("wrong_type", "expected a string")
+    text = value.strip()
+    if _CONTROL_RE.search(text):
+        raise _Invalid("invalid", "contains control characters")
+    limit = field.max_length or DEFAULT_STRING_MAX_LENGTH
+    if len(text) > limit:
+        raise _Invalid("too_long", f"at most {limit} characters, got {len(text)}")
+    if field.format == "resident_id":
+        text = text.upper()
+        if not is_valid_resident_id(text):
+            raise _Invalid("invalid", "not a valid resident ID number")
+    elif field.format == "credit_code":
+        text = text.upper()
+        if not is_valid_credit_code(text):
+            raise _Invalid("invalid", "not a valid unified social credit code")
+    return text
+
+
+def _normalise_date(value: Any) -> date:
+    # datetime is a subclass of date; a timestamp in a date field is a mistake, not a date.
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or _DATE_RE.fullmatch(value.strip()) is None:
+        raise _Invalid("wrong_type", "expected a date as YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise _Invalid("invalid", f"not a real date: {value.strip()}") from exc
+
+
+def _normalise_integer(value: Any) -> int:
+    # bool is a subclass of int: `true` must not pass as 1.
+    if isinstance(value, bool):
+        raise _Invalid("wrong_type", "expected an integer, got a boolean")
+    if isinstance(value, str) and _INTEGER_RE.fullmatch(value.strip()):
+        value = int(value.strip())
+    if not isinstance(value, int):
+        raise _Invalid("wrong_type", "expected an integer")
+    return _check_int_range(value)
+
+
+def _check_int_range(value: int) -> int:
+    # Keep to signed 64 bits so the value fits every database column and CBOR/JSON consumer.
+    if not -(2**63) <= value < 2**63:
+        raise _Invalid("invalid", "integer out of range")
+    return value
+
+
+def _normalise_number(value: Any) -> int | float:
+    if isinstance(value, bool):
+        raise _Invalid("wrong_type", "expected a number, got a boolean")
+    if isinstance(value, str) and _NUMBER_RE.fullmatch(value.strip()):
+        text = value.strip()
+        value = float(text) if "." in text else int(text)
+    if isinstance(value, int):
+        return _check_int_range(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _Invalid("invalid", "must be a finite number")
+        return value
+    raise _Invalid("wrong_type", "expected a number")
+
+
+def _normalise_boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip() in ("true", "false"):
+        return value.strip() == "true"
+    raise _Invalid("wrong_type", "expected true or false")

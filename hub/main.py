@@ -1,0 +1,114 @@
+"""create_app(settings): the one place that wires the hub together.
+
+Run with `uvicorn hub.main:create_app --factory`.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from limits import parse as parse_limit
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from starlette.concurrency import run_in_threadpool
+
+from hub.auth.router import router as auth_router
+from hub.core.clock import Clock, system_clock
+from hub.core.db import make_engine, make_session_factory
+from hub.core.errors import install_error_handlers
+from hub.core.http import BodyLimitMiddleware
+from hub.core.settings import Settings
+from hub.core.storage import S3Store, open_store
+from hub.licenses.router import router as licenses_router
+from hub.licenses.types import load_license_types
+from hub.migrations import upgrade
+from hub.registry.router import router as registry_router
+from hub.trust.cache import TrustCache
+from hub.trust.router import router as trust_router
+from hub.trust.service import KeyRing, ensure_hub_keys, token_public_keys
+from hub.verify.router import router as verify_router
+
+log = logging.getLogger("hub")
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> FastAPI:
+    """Build the application: engine, object store, keys, trust cache, license types, routes."""
+    settings = settings or Settings()
+    license_types = load_license_types(Path(settings.license_types_dir))
+    engine = make_engine(settings.resolved_database_url())
+    if settings.run_migrations:
+        upgrade(engine)
+    session_factory = make_session_factory(engine)
+    passphrase = settings.passphrase()
+    keyring = KeyRing(passphrase)
+    with session_factory.begin() as session:
+        ensure_hub_keys(session, passphrase=passphrase, now=clock())
+    with session_factory() as session:
+        token_jwk, token_keys = keyring.token_jwk(session), token_public_keys(session)
+    store = open_store(settings.storage_url, endpoint=settings.s3_endpoint, access_key=settings.s3_access_key,
+                       secret_key=settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else None,
+                       base_dir=Path.cwd())
+    if isinstance(store, S3Store):
+        store.ensure_bucket()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="政务数据共享与电子证照交换枢纽 Exchange Hub", version="0.1.0", lifespan=lifespan,
+        description="Departments exchange data and issue signed e-licenses; counters verify them.",
+    )
+    app.state.settings, app.state.clock, app.state.engine = settings, clock, engine
+    app.state.session_factory, app.state.store, app.state.passphrase = session_factory, store, passphrase
+    app.state.keyring, app.state.token_jwk, app.state.token_keys = keyring, token_jwk, token_keys
+    app.state.license_types = license_types
+    app.state.trust = TrustCache(session_factory, license_types, passphrase=passphrase, clock=clock)
+    app.state.verify_limiter = MovingWindowRateLimiter(MemoryStorage())
+    app.state.verify_limit = parse_limit(settings.verify_rate_limit)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    for router in (auth_router, registry_router, trust_router, licenses_router, verify_router):
+        app.include_router(router)
+    _add_probes(app)
+    return app
+
+
+def _add_probes(app: FastAPI) -> None:
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    @app.get("/health", tags=["ops"], summary="Liveness")
+    async def health() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["ops"], summary="Readiness: database and object storage reachable")
+    async def ready(request: Request) -> JSONResponse:
+        checks = await run_in_threadpool(_readiness, request.app)
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
+                            status_code=200 if ok else 503)
+
+
+def _readiness(app: FastAPI) -> dict[str, str]:
+    from sqlalchemy import text
+
+    checks = {}
+    try:
+        with app.state.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception:  # noqa: BLE001 - a probe reports, it does not raise
+        checks["database"] = "unavailable"
+    try:
+        app.state.store.check()
+        checks["storage"] = "ok"
+    except Exception:  # noqa: BLE001
+        checks["storage"] = "unavailable"
+    return checks

@@ -1,0 +1,8 @@
+"""Import every table module so the metadata is complete (migrations, tests)."""
+
+
+def import_all_tables() -> None:
+    import hub.auth.tables  # noqa: F401
+    import hub.licenses.tables  # noqa: F401
+    import hub.registry.tables  # noqa: F401
+    import hub.trust.tables  # noqa: F401

@@ -1,0 +1,58 @@
+"""Keep the verifier's trust list and the signed trust list in memory, refreshed from the database."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.core.clock import Clock
+from hub.trust.service import jwks, load_trust, signed_trust_list
+from hub.verify.trustlist import TrustList
+
+
+class TrustCache:
+    """Trust material shared by every request of one worker; other workers' changes show within ttl seconds."""
+
+    def __init__(self, session_factory: sessionmaker[Session], license_types: dict, *, passphrase: bytes,
+                 clock: Clock, ttl: float = 30.0) -> None:
+        self._factory, self._types, self._passphrase, self._clock, self._ttl = (
+            session_factory, license_types, passphrase, clock, ttl)
+        self._lock = threading.Lock()
+        self._loaded_at = float("-inf")
+        self._trust: TrustList | None = None
+        self._signed: dict | None = None
+        self._jwks: dict | None = None
+
+    @property
+    def fresh(self) -> bool:
+        return self._trust is not None and time.monotonic() - self._loaded_at < self._ttl
+
+    def invalidate(self) -> None:
+        self._loaded_at = float("-inf")
+
+    def refresh(self) -> None:
+        """Reload everything from the database (blocking: call from a worker thread)."""
+        with self._lock, self._factory() as session:
+            types, now = self._types.values(), self._clock()
+            self._trust = load_trust(session, types, now=now)
+            self._signed = signed_trust_list(session, types, passphrase=self._passphrase, now=now)
+            self._jwks = jwks(session)
+            self._loaded_at = time.monotonic()
+
+    def _ensure(self) -> None:
+        if not self.fresh:
+            self.refresh()
+
+    def trust(self) -> TrustList:
+        self._ensure()
+        return self._trust
+
+    def signed(self) -> dict:
+        self._ensure()
+        return self._signed
+
+    def jwks(self) -> dict:
+        self._ensure()
+        return self._jwks

@@ -1,0 +1,179 @@
+"""Trust material: create and load keys, sign the trust list, hand out signers."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.core.errors import HubError
+from hub.trust import certs
+from hub.trust.signer import KeySigner, kid_for_certificate
+from hub.trust.tables import HubKey
+from hub.verify.trustlist import TrustList, sign_trust_list
+
+TRUST_LIST_FORMAT = "hub-trust-list/1"
+
+
+class NoActiveKey(HubError):
+    status, code, title = 409, "no_active_key", "The department has no active issuer key"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _spki_kid(public_key) -> str:
+    spki = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return b64url(hashlib.sha256(spki).digest()[:8])
+
+
+def _store(session: Session, purpose: str, material: certs.KeyMaterial, passphrase: bytes, now: datetime,
+           **columns) -> HubKey:
+    cert = material.certificate
+    row = HubKey(
+        purpose=purpose, alg="ES256" if purpose != "issuer" else columns.pop("alg"),
+        private_key_pem=certs.encrypt_key(material.private_key, passphrase), certificate_der=material.cert_der,
+        not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc, created_at=now, **columns,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def ensure_hub_keys(session: Session, *, passphrase: bytes, now: datetime) -> None:
+    """Create the root CA and the access-token key on first start."""
+    if _active(session, "root") is None:
+        root = certs.make_root(now)
+        _store(session, "root", root, passphrase, now, kid=b64url(kid_for_certificate(root.cert_der)))
+    if _active(session, "token") is None:
+        material = certs.make_issuer(load_root(session, passphrase), code=None, name="政务数据共享交换枢纽",
+                                     alg="ES256", now=now, common_name="Hub access tokens 访问令牌签发")
+        _store(session, "token", material, passphrase, now, kid=_spki_kid(material.private_key.public_key()))
+
+
+def _active(session: Session, purpose: str, department_id: str | None = None) -> HubKey | None:
+    query = select(HubKey).where(HubKey.purpose == purpose, HubKey.status == "active")
+    if department_id is not None:
+        query = query.where(HubKey.department_id == department_id)
+    return session.scalars(query.order_by(HubKey.created_at.desc()).limit(1)).first()
+
+
+def load_root(session: Session, passphrase: bytes) -> certs.KeyMaterial:
+    """Return the root CA key and certificate."""
+    row = _active(session, "root")
+    if row is None or row.certificate_der is None:
+        raise HubError("The hub root CA is missing: run `hub init`.")
+    return certs.KeyMaterial(certs.decrypt_key(row.private_key_pem, passphrase),
+                             x509.load_der_x509_certificate(row.certificate_der))
+
+
+def create_issuer_key(session: Session, *, department_id: str, code: str, name: str, alg: str,
+                      passphrase: bytes, now: datetime) -> HubKey:
+    """Make a department issuer key and certificate signed by the root."""
+    root = load_root(session, passphrase)
+    material = certs.make_issuer(root, code=code, name=name, alg=alg, now=now)
+    return _store(session, "issuer", material, passphrase, now, alg=alg, department_id=department_id,
+                  subject_code=code, subject_name=name, kid=b64url(kid_for_certificate(material.cert_der)))
+
+
+class KeyRing:
+    """Decrypted signers cached by key id, so issuance does not re-run the key derivation."""
+
+    def __init__(self, passphrase: bytes) -> None:
+        self._passphrase = passphrase
+        self._signers: dict[str, KeySigner] = {}
+        self._lock = threading.Lock()
+
+    def signer_for(self, session: Session, department_id: str) -> KeySigner:
+        """Return the signer of the department's active issuer key."""
+        row = _active(session, "issuer", department_id)
+        if row is None:
+            raise NoActiveKey("The department has no active issuer key.")
+        with self._lock:
+            signer = self._signers.get(row.kid)
+            if signer is None:
+                key = certs.decrypt_key(row.private_key_pem, self._passphrase)
+                signer = self._signers[row.kid] = KeySigner(key, kid=kid_for_certificate(row.certificate_der))
+        return signer
+
+    def token_jwk(self, session: Session) -> dict:
+        """Return the private JWK that signs access tokens."""
+        row = _active(session, "token")
+        if row is None:
+            raise HubError("The access-token key is missing: run `hub init`.")
+        key = certs.decrypt_key(row.private_key_pem, self._passphrase)
+        jwk = ECAlgorithm.to_jwk(key, as_dict=True)
+        return {**jwk, "kid": row.kid, "alg": "ES256", "use": "sig"}
+
+
+def token_public_keys(session: Session) -> dict[str, object]:
+    """Return the public keys that verify access tokens, by key id."""
+    rows = session.scalars(select(HubKey).where(HubKey.purpose == "token")).all()
+    return {row.kid: x509.load_der_x509_certificate(row.certificate_der).public_key() for row in rows}
+
+
+def issuer_rows(session: Session) -> list[HubKey]:
+    return list(session.scalars(select(HubKey).where(HubKey.purpose == "issuer").order_by(HubKey.created_at)))
+
+
+def trust_document(session: Session, license_types: Iterable, *, now: datetime) -> dict:
+    """Build the trust list document: every issuer key with its certificate and allowed types."""
+    types = list(license_types)
+    issuers = []
+    for row in issuer_rows(session):
+        allowed = sorted(t.code for t in types if row.subject_code in t.issuers)
+        issuers.append({
+            "kid": row.kid, "department": {"code": row.subject_code, "name": row.subject_name},
+            "alg": row.alg, "certificate": base64.b64encode(row.certificate_der or b"").decode(),
+            "not_before": _rfc3339(row.not_before), "not_after": _rfc3339(row.not_after),
+            "status": row.status, "license_types": allowed,
+        })
+    return {
+        "format": TRUST_LIST_FORMAT, "issued_at": _rfc3339(now), "issuers": issuers,
+        "license_types": [_type_entry(t) for t in types],
+    }
+
+
+def _type_entry(t) -> dict:
+    by_name = {f.name: f for f in t.fields}
+    return {
+        "code": t.code, "name": t.name, "name_en": t.name_en, "holder": t.holder,
+        "qr_fields": [{"name": n, "type": by_name[n].type, "label": by_name[n].label} for n in t.qr_fields],
+    }
+
+
+def _rfc3339(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def signed_trust_list(session: Session, license_types: Iterable, *, passphrase: bytes, now: datetime) -> dict:
+    """Return the trust list document and its JWS signed by the root."""
+    doc = trust_document(session, license_types, now=now)
+    root = load_root(session, passphrase)
+    return {"jws": sign_trust_list(doc, root.private_key, root.cert_der), "payload": doc}
+
+
+def load_trust(session: Session, license_types: Iterable, *, now: datetime) -> TrustList:
+    """Build the verifier's trust list from the database."""
+    return TrustList.from_document(trust_document(session, license_types, now=now))
+
+
+def jwks(session: Session) -> dict:
+    """Return the issuer public keys as a JWK set with x5c chains."""
+    keys = []
+    for row in issuer_rows(session):
+        cert = x509.load_der_x509_certificate(row.certificate_der)
+        algo = ECAlgorithm if row.alg == "ES256" else OKPAlgorithm
+        jwk = algo.to_jwk(cert.public_key(), as_dict=True)
+        keys.append({**jwk, "kid": row.kid, "alg": row.alg, "use": "sig",
+                     "x5c": [base64.b64encode(row.certificate_der).decode()]})
+    return {"keys": keys}

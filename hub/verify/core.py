@@ -1,0 +1,168 @@
+"""Offline verification of a hub QR text against a trust list.
+
+Pure: no clock, network or database. The order of checks and the statuses are specified in
+docs/qr-format.md ("Verification"); the hub's online check adds revoked and suspended on top.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from enum import StrEnum
+from typing import Any
+
+from hub.trust.signer import verify_raw
+from hub.verify.messages import messages_for
+from hub.verify.qr import (
+    DecodedQR,
+    LicenseClaims,
+    QRFormatError,
+    date_from_day_number,
+    decode_qr,
+    sig_structure,
+)
+from hub.verify.trustlist import LicenseTypeInfo, QRFieldDef, TrustedIssuer, TrustList
+
+# Validity is by calendar date in China Standard Time, which has no daylight saving.
+CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
+
+_FIELD_PYTHON_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,)}
+
+
+class Status(StrEnum):
+    """The outcome of a verification; the value is the API's status word."""
+
+    VALID = "valid"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    BAD_SIGNATURE = "bad_signature"
+    UNKNOWN_ISSUER = "unknown_issuer"
+    MALFORMED = "malformed"
+    # Only the hub's online check (status lists) sets these; verify() never does.
+    REVOKED = "revoked"
+    SUSPENDED = "suspended"
+
+
+@dataclass(frozen=True)
+class Result:
+    """A verification answer; ``reason`` is a machine code saying which check decided it."""
+
+    status: Status
+    license: dict | None
+    issuer: dict | None
+    message: str
+    message_en: str
+    reason: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        """Return whether the license may be accepted."""
+        return self.status is Status.VALID
+
+    @classmethod
+    def of(cls, status: Status, *, license: dict | None = None, issuer: dict | None = None,
+           reason: str | None = None) -> Result:
+        """Build a result with the status's standard messages."""
+        message, message_en = messages_for(status.value)
+        return cls(status, license, issuer, message, message_en, reason)
+
+
+def verify(qr_text: str, trust: TrustList, now: datetime) -> Result:
+    """Check a QR text offline against trust at now; never raise, whatever qr_text holds."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")  # a caller bug, not a property of the QR
+    try:
+        decoded = decode_qr(qr_text)
+    except QRFormatError as error:
+        return Result.of(Status.MALFORMED, reason=error.code)
+    issuer = _authenticate(decoded, trust)
+    if isinstance(issuer, Result):
+        return issuer
+    claims = decoded.claims
+    try:
+        license = license_view(claims, trust.types.get(claims.type_code))
+    except QRFormatError as error:
+        return Result.of(Status.MALFORMED, reason=error.code)
+    return Result.of(validity_status(claims, now), license=license, issuer=issuer_view(issuer))
+
+
+def _authenticate(decoded: DecodedQR, trust: TrustList) -> TrustedIssuer | Result:
+    """Return the issuer that signed decoded, or the failing Result."""
+    if decoded.alg is None:  # missing, "none" or an algorithm the hub does not accept
+        return Result.of(Status.BAD_SIGNATURE, reason="unsupported_alg")
+    issuer = trust.issuers.get(decoded.kid)
+    if issuer is None:
+        return Result.of(Status.UNKNOWN_ISSUER, reason="unknown_kid")
+    if decoded.alg != issuer.alg:  # never let the QR choose how its key is used
+        return Result.of(Status.BAD_SIGNATURE, reason="alg_mismatch")
+    signed = sig_structure(decoded.protected, decoded.payload)
+    if not verify_raw(issuer.public_key, issuer.alg, decoded.signature, signed):
+        return Result.of(Status.BAD_SIGNATURE, reason="signature_mismatch")
+    if decoded.claims.issuer_code != issuer.code:  # a department signs only its own licenses
+        return Result.of(Status.UNKNOWN_ISSUER, reason="issuer_code_mismatch")
+    if decoded.claims.type_code not in issuer.license_types:
+        return Result.of(Status.UNKNOWN_ISSUER, reason="type_not_allowed")
+    return issuer
+
+
+def validity_status(claims: LicenseClaims, now: datetime) -> Status:
+    """Return valid, not_yet_valid or expired for claims on now's date in China Standard Time."""
+    today = now.astimezone(CHINA_STANDARD_TIME).date()
+    if today < claims.valid_from:
+        return Status.NOT_YET_VALID
+    if claims.valid_until is not None and today > claims.valid_until:
+        return Status.EXPIRED
+    return Status.VALID
+
+
+def typed_field_value(value: Any, field_type: str) -> Any:
+    """Return a decoded QR field value as its declared type; raise QRFormatError on a mismatch."""
+    if value is None:
+        return None
+    if field_type == "date":
+        return date_from_day_number(value)
+    if type(value) not in _FIELD_PYTHON_TYPES.get(field_type, ()):
+        raise QRFormatError("bad_field", f"{value!r} is not a {field_type}")
+    return value
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _named_fields(values: Sequence[Any], defs: Sequence[QRFieldDef]) -> dict[str, Any]:
+    # Values beyond the declared fields (an older trust list) keep their position as a name.
+    named = {}
+    for index, value in enumerate(values):
+        if index < len(defs):
+            named[defs[index].name] = _json_value(typed_field_value(value, defs[index].type))
+        else:
+            named[f"f{index}"] = value
+    return named
+
+
+def license_view(claims: LicenseClaims, info: LicenseTypeInfo | None) -> dict:
+    """Return the JSON-friendly description of a license that a result carries."""
+    return {
+        "id": claims.identifier,
+        "type": claims.type_code,
+        "type_name": info.name if info else None,
+        "type_name_en": info.name_en if info else None,
+        "holder": {
+            "id_type": info.holder if info else None,
+            "id": claims.holder_id,
+            "name": claims.holder_name,
+        },
+        "fields": _named_fields(claims.fields, info.qr_fields if info else ()),
+        "valid_from": claims.valid_from.isoformat(),
+        "valid_until": claims.valid_until.isoformat() if claims.valid_until else None,
+        "version": claims.version,
+    }
+
+
+def issuer_view(issuer: TrustedIssuer) -> dict:
+    """Return the JSON-friendly description of an issuer that a result carries."""
+    kid = base64.urlsafe_b64encode(issuer.kid).rstrip(b"=").decode("ascii")
+    return {"code": issuer.code, "name": issuer.name, "kid": kid}

@@ -1,0 +1,315 @@
+"""The hub's QR text: ``"HUB1:" + base45(COSE_Sign1)`` over a positional CBOR license array.
+
+docs/qr-format.md is the specification. Decoding uses a small strict CBOR reader, not cbor2:
+cbor2 interprets semantic tags (bigfloats, MIME...) in untrusted input and can raise anything.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import base45
+import cbor2
+
+from hub.trust.signer import COSE_ALGS, Signer
+
+PREFIX = "HUB1:"
+MAX_TEXT_LENGTH = 4096
+PAYLOAD_ELEMENTS = 9
+
+_BASE45_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")  # RFC 9285 §4
+_ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_IDENTIFIER_PREFIX = "1.2.156.3005.2"  # GB/T 36904-2018
+_COSE_SIGN1_TAG = 18  # RFC 9052 §2
+_HEADER_ALG, _HEADER_KID = 1, 4  # RFC 9052 §3.1
+_EPOCH = date(1970, 1, 1)  # RFC 8943 §2: day 0
+_MAX_DAY = (date.max - _EPOCH).days
+_MAX_UINT = 2**64 - 1
+_MAX_DEPTH = 8
+_COSE_NAMES = {cose_id: name for name, cose_id in COSE_ALGS.items()}
+
+
+class QRFormatError(Exception):
+    """The text is not a well-formed hub QR payload; ``code`` says which rule it broke."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code
+        self.detail = detail
+
+
+def _mod37_36(text: str) -> str:
+    """Return the ISO 7064 MOD 37,36 (hybrid) check character of text over 0-9A-Z."""
+    product = 36
+    for char in text:
+        total = (product + _ALNUM.index(char)) % 36 or 36
+        product = total * 2 % 37
+    return _ALNUM[(37 - product) % 36]
+
+
+def _is_code(value: Any, length: int) -> bool:
+    return isinstance(value, str) and len(value) == length and all(c in _ALNUM for c in value)
+
+
+def _is_uint(value: Any, maximum: int) -> bool:
+    return type(value) is int and 0 <= value <= maximum
+
+
+def _is_day(value: Any) -> bool:
+    return isinstance(value, date) and not isinstance(value, datetime) and value >= _EPOCH
+
+
+def _is_field_value(value: Any) -> bool:
+    if type(value) is int:
+        return -(2**64) <= value <= _MAX_UINT  # RFC 8949 §3.1: major types 0 and 1
+    return value is None or type(value) in (str, bool) or _is_day(value) or (
+        type(value) is float and math.isfinite(value))
+
+
+def _claims_problem(c: LicenseClaims) -> str | None:
+    checks = [
+        (_is_code(c.type_code, 21), "type_code must be 21 characters 0-9A-Z"),
+        (_is_code(c.issuer_code, 18), "issuer_code must be 18 characters 0-9A-Z"),
+        (_is_uint(c.serial, _MAX_UINT), "serial must be an unsigned integer"),
+        (_is_uint(c.version, 999), "version must be an integer 0..999"),
+        (_is_day(c.valid_from), "valid_from must be a date from 1970-01-01"),
+        (c.valid_until is None or _is_day(c.valid_until), "valid_until must be a date or None"),
+        (isinstance(c.holder_id, str) and c.holder_id != "", "holder_id must be a non-empty str"),
+        (isinstance(c.holder_name, str) and c.holder_name != "", "holder_name must be a non-empty str"),
+        (all(_is_field_value(v) for v in c.fields), "fields hold str/date/int/float/bool/None"),
+    ]
+    problem = next((message for ok, message in checks if not ok), None)
+    if problem is None and c.valid_until is not None and c.valid_until < c.valid_from:
+        return "valid_until is before valid_from"
+    return problem
+
+
+@dataclass(frozen=True)
+class LicenseClaims:
+    """The signed content of one license QR; ``fields`` are positional, in the type's order."""
+
+    type_code: str
+    issuer_code: str
+    serial: int
+    version: int
+    valid_from: date
+    valid_until: date | None
+    holder_id: str
+    holder_name: str
+    fields: tuple = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", tuple(self.fields))
+        problem = _claims_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
+
+    @property
+    def identifier(self) -> str:
+        """Return the GB/T 36904 license identifier, check character included."""
+        parts = [self.type_code, self.issuer_code, str(self.serial), f"{self.version:03d}"]
+        return ".".join([_IDENTIFIER_PREFIX, *parts, _mod37_36("".join(parts))])
+
+
+@dataclass(frozen=True)
+class DecodedQR:
+    """A structurally valid QR whose signature has not been checked yet."""
+
+    alg: str | None  # "ES256" or "EdDSA"; None when missing or not an algorithm the hub supports
+    cose_alg: int | str | None  # the raw COSE alg header value
+    kid: bytes
+    protected: bytes
+    payload: bytes
+    signature: bytes
+    claims: LicenseClaims
+
+
+def sig_structure(protected: bytes, payload: bytes) -> bytes:
+    """Return the COSE_Sign1 ToBeSigned bytes (RFC 9052 §4.4, empty external_aad)."""
+    return cbor2.dumps(["Signature1", protected, b"", payload])
+
+
+def day_number(day: date) -> int:
+    """Return the RFC 8943 day number of day (days since 1970-01-01)."""
+    return (day - _EPOCH).days
+
+
+def date_from_day_number(number: Any) -> date:
+    """Return the date of an RFC 8943 day number; raise QRFormatError when out of range."""
+    if not _is_uint(number, _MAX_DAY):
+        raise QRFormatError("bad_date", f"not a day number: {number!r}")
+    return _EPOCH + timedelta(days=number)
+
+
+def encode_qr(claims: LicenseClaims, signer: Signer) -> str:
+    """Sign claims with signer and return the QR text."""
+    cose_alg = COSE_ALGS.get(signer.alg)
+    if cose_alg is None:
+        raise ValueError(f"unsupported algorithm {signer.alg!r}")
+    # RFC 8949 §4.2.1 deterministic encoding, so one license always yields the same bytes.
+    protected = cbor2.dumps({_HEADER_ALG: cose_alg, _HEADER_KID: bytes(signer.kid)}, canonical=True)
+    until = None if claims.valid_until is None else day_number(claims.valid_until)
+    payload = cbor2.dumps(
+        [claims.type_code, claims.issuer_code, claims.serial, claims.version,
+         day_number(claims.valid_from), until, claims.holder_id, claims.holder_name,
+         [day_number(v) if isinstance(v, date) else v for v in claims.fields]],
+        canonical=True,
+    )
+    signature = signer.sign(sig_structure(protected, payload))
+    # RFC 9052 §4.2: COSE_Sign1 = [protected, unprotected, payload, signature], tag 18.
+    message = cbor2.CBORTag(_COSE_SIGN1_TAG, [protected, {}, payload, signature])
+    return PREFIX + base45.b45encode(cbor2.dumps(message)).decode("ascii")
+
+
+class _CBORReader:
+    """Decode one definite-length CBOR item (RFC 8949) with no tags but the expected one."""
+
+    def __init__(self, data: bytes, *, tag: int | None = None) -> None:
+        self._data = data
+        self._pos = 0
+        self._tag = tag
+
+    def read(self) -> Any:
+        """Return the single item the data holds; trailing bytes are an error."""
+        item = self._item(0)
+        if self._pos != len(self._data):
+            raise QRFormatError("bad_cbor", "trailing bytes after the CBOR item")
+        return item
+
+    def _take(self, count: int) -> bytes:
+        end = self._pos + count
+        if end > len(self._data):
+            raise QRFormatError("bad_cbor", "truncated CBOR")
+        chunk = self._data[self._pos:end]
+        self._pos = end
+        return chunk
+
+    def _head(self) -> tuple[int, int, int]:
+        initial = self._take(1)[0]
+        major, info = initial >> 5, initial & 0x1F
+        if info < 24:
+            return major, info, info
+        if info > 27:  # RFC 8949 §3.2: indefinite lengths and reserved values are not accepted
+            raise QRFormatError("bad_cbor", "indefinite length or reserved additional information")
+        return major, info, int.from_bytes(self._take(1 << (info - 24)), "big")
+
+    def _item(self, depth: int) -> Any:
+        if depth > _MAX_DEPTH:
+            raise QRFormatError("bad_cbor", "nested too deeply")
+        major, info, arg = self._head()
+        if major < 2:
+            return arg if major == 0 else -1 - arg
+        if major == 2:
+            return self._take(arg)
+        if major == 3:
+            return self._text(arg)
+        if major == 4:
+            return [self._item(depth + 1) for _ in range(arg)]
+        if major == 5:
+            return self._map(arg, depth)
+        if major == 6:
+            if depth > 0 or arg != self._tag:
+                raise QRFormatError("bad_cbor", f"unexpected tag {arg}")
+            return cbor2.CBORTag(arg, self._item(depth + 1))
+        return _simple(info, arg)
+
+    def _text(self, length: int) -> str:
+        try:
+            return self._take(length).decode("utf-8")
+        except UnicodeDecodeError:  # RFC 8949 §3.1: major type 3 is UTF-8
+            raise QRFormatError("bad_cbor", "text string is not UTF-8") from None
+
+    def _map(self, count: int, depth: int) -> dict:
+        result: dict = {}
+        for _ in range(count):
+            key = self._item(depth + 1)
+            # RFC 8949 §5.6 and RFC 9052 §3: duplicate keys make the map invalid.
+            if type(key) not in (int, str) or key in result:
+                raise QRFormatError("bad_cbor", "map keys must be unique integers or strings")
+            result[key] = self._item(depth + 1)
+        return result
+
+
+_SIMPLE_VALUES = {20: False, 21: True, 22: None}
+_FLOAT_FORMATS = {25: ">e", 26: ">f", 27: ">d"}
+
+
+def _simple(info: int, arg: int) -> Any:
+    """Return false/true/null or a finite float (RFC 8949 §3.3); reject other simple values."""
+    if info in _SIMPLE_VALUES:
+        return _SIMPLE_VALUES[info]
+    if info not in _FLOAT_FORMATS:
+        raise QRFormatError("bad_cbor", "unsupported simple value")
+    value = struct.unpack(_FLOAT_FORMATS[info], arg.to_bytes(1 << (info - 24), "big"))[0]
+    if not math.isfinite(value):
+        raise QRFormatError("bad_cbor", "non-finite float")
+    return value
+
+
+def _unwrap_text(text: Any) -> bytes:
+    if not isinstance(text, str):
+        raise QRFormatError("not_text", "the QR content must be a string")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise QRFormatError("too_long", f"longer than {MAX_TEXT_LENGTH} characters")
+    if not text.startswith(PREFIX):
+        raise QRFormatError("bad_prefix", f"does not start with {PREFIX!r}")
+    body = text[len(PREFIX):]
+    if not set(body) <= _BASE45_CHARS:
+        raise QRFormatError("bad_base45", "character outside the base45 alphabet")
+    try:
+        return base45.b45decode(body)
+    except ValueError:
+        raise QRFormatError("bad_base45", "invalid base45") from None
+
+
+def _cose_sign1(data: bytes) -> list:
+    item = _CBORReader(data, tag=_COSE_SIGN1_TAG).read()
+    if not isinstance(item, cbor2.CBORTag):
+        raise QRFormatError("bad_cose", "not a tagged COSE_Sign1 (tag 18)")
+    parts = item.value
+    shape = [bytes, dict, bytes, bytes]
+    if not isinstance(parts, list) or [type(p) for p in parts] != shape:
+        raise QRFormatError("bad_cose", "COSE_Sign1 must be [bstr, map, bstr, bstr]")
+    return parts
+
+
+def _protected_header(protected: bytes) -> tuple[int | str | None, bytes]:
+    # RFC 9052 §3: the protected bucket is a bstr wrapping a map; zero length means an empty map.
+    header = _CBORReader(protected).read() if protected else {}
+    if not isinstance(header, dict):
+        raise QRFormatError("bad_header", "protected header is not a map")
+    cose_alg = header.get(_HEADER_ALG)
+    if _HEADER_ALG in header and type(cose_alg) not in (int, str):  # RFC 9052 §3.1: int / tstr
+        raise QRFormatError("bad_header", "alg must be an integer or a text string")
+    kid = header.get(_HEADER_KID)
+    if type(kid) is not bytes:
+        raise QRFormatError("bad_header", "kid must be present as a byte string")
+    return cose_alg, kid
+
+
+def _claims(payload: bytes) -> LicenseClaims:
+    items = _CBORReader(payload).read()
+    if not isinstance(items, list) or len(items) < PAYLOAD_ELEMENTS:
+        raise QRFormatError("bad_payload", f"payload must be an array of {PAYLOAD_ELEMENTS}+ items")
+    type_code, issuer_code, serial, version, start, end, holder_id, holder_name, fields = items[:9]
+    if not isinstance(fields, list):
+        raise QRFormatError("bad_payload", "fields must be an array")
+    until = None if end is None else date_from_day_number(end)
+    try:
+        return LicenseClaims(type_code, issuer_code, serial, version, date_from_day_number(start),
+                             until, holder_id, holder_name, tuple(fields))
+    except ValueError as error:
+        raise QRFormatError("bad_payload", str(error)) from None
+
+
+def decode_qr(text: str) -> DecodedQR:
+    """Parse QR text without checking its signature; raise QRFormatError if it is malformed."""
+    protected, _unprotected, payload, signature = _cose_sign1(_unwrap_text(text))
+    cose_alg, kid = _protected_header(protected)
+    claims = _claims(payload)
+    alg = _COSE_NAMES.get(cose_alg) if type(cose_alg) is int else None
+    return DecodedQR(alg, cose_alg, kid, protected, payload, signature, claims)

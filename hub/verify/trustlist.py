@@ -1,0 +1,219 @@
+"""The hub's trust list: the issuer keys and license types an offline verifier accepts.
+
+The document is JSON (format ``hub-trust-list/1``, see docs/qr-format.md), published as a compact
+JWS (RFC 7515 §7.1) signed ES256 by the hub root CA, whose certificate verifiers pin.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+import jwt
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+
+from hub.trust.signer import COSE_ALGS, algorithm_for_key, kid_for_certificate
+
+FORMAT = "hub-trust-list/1"
+JWS_TYPE = "hub-trust-list+jws"
+JWS_ALG = "ES256"
+HOLDER_KINDS = frozenset({"credit_code", "resident_id"})
+FIELD_TYPES = frozenset({"string", "date", "integer", "number", "boolean"})
+
+
+class TrustListError(Exception):
+    """The trust list is unsigned, badly signed or not a valid document; see ``code``."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    """One department key the hub vouches for."""
+
+    kid: bytes
+    alg: str
+    public_key: Any
+    code: str
+    name: str
+    not_before: datetime
+    not_after: datetime
+    license_types: frozenset[str]
+
+
+@dataclass(frozen=True)
+class QRFieldDef:
+    """One license-type field carried in the QR, in declaration order."""
+
+    name: str
+    type: str
+    label: str
+
+
+@dataclass(frozen=True)
+class LicenseTypeInfo:
+    """What a verifier needs to know about one license type."""
+
+    code: str
+    name: str
+    name_en: str
+    holder: str
+    qr_fields: tuple[QRFieldDef, ...]
+
+
+@dataclass(frozen=True)
+class TrustList:
+    """Trusted issuers by kid and license types by code."""
+
+    issuers: Mapping[bytes, TrustedIssuer]
+    types: Mapping[str, LicenseTypeInfo]
+    issued_at: datetime | None = field(default=None, compare=False)
+
+    @classmethod
+    def from_document(cls, doc: Any) -> TrustList:
+        """Build a trust list from its JSON document; raise TrustListError if it is invalid."""
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise TrustListError("bad_document", f"format must be {FORMAT!r}")
+        # An issuer whose algorithm this verifier does not know yet (say SM2) is left out, not fatal.
+        issuers = [_issuer(e) for e in _list(doc, "issuers") if _get(e, "alg", str) in COSE_ALGS]
+        types = [_license_type(entry) for entry in _list(doc, "license_types")]
+        by_kid = {issuer.kid: issuer for issuer in issuers}
+        by_code = {info.code: info for info in types}
+        if len(by_kid) != len(issuers) or len(by_code) != len(types):
+            raise TrustListError("bad_document", "duplicate kid or license type code")
+        return cls(MappingProxyType(by_kid), MappingProxyType(by_code), _time(doc, "issued_at"))
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _get(entry: Any, key: str, kind: type) -> Any:
+    value = entry.get(key) if isinstance(entry, dict) else None
+    if not isinstance(value, kind):
+        raise TrustListError("bad_document", f"{key} must be a {kind.__name__}")
+    return value
+
+
+def _list(entry: Any, key: str) -> list:
+    return _get(entry, key, list)
+
+
+def _strings(values: Iterable[Any], key: str) -> frozenset[str]:
+    if not all(isinstance(value, str) for value in values):
+        raise TrustListError("bad_document", f"{key} must hold strings")
+    return frozenset(values)
+
+
+def _time(entry: Any, key: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(_get(entry, key, str))  # RFC 3339 §5.6 date-time
+    except ValueError:
+        raise TrustListError("bad_document", f"{key} is not an RFC 3339 date-time") from None
+    if value.tzinfo is None:
+        raise TrustListError("bad_document", f"{key} needs a UTC offset")
+    return value
+
+
+def _certificate(entry: Any) -> tuple[bytes, Any]:
+    """Return the certificate's DER and public key."""
+    try:
+        der = base64.b64decode(_get(entry, "certificate", str), validate=True)
+        return der, x509.load_der_x509_certificate(der).public_key()
+    except (binascii.Error, ValueError, UnsupportedAlgorithm):
+        raise TrustListError("bad_document", "certificate is not base64 DER") from None
+
+
+def _issuer(entry: Any) -> TrustedIssuer:
+    der, public_key = _certificate(entry)
+    kid = kid_for_certificate(der)
+    if _get(entry, "kid", str) != _b64url(kid):  # kid is bound to the certificate (EU DCC rule)
+        raise TrustListError("bad_document", "kid does not match the certificate")
+    alg = _get(entry, "alg", str)
+    if algorithm_for_key(public_key) != alg:
+        raise TrustListError("bad_document", f"alg {alg!r} does not match the certificate key")
+    department = _get(entry, "department", dict)
+    return TrustedIssuer(
+        kid=kid, alg=alg, public_key=public_key,
+        code=_get(department, "code", str), name=_get(department, "name", str),
+        not_before=_time(entry, "not_before"), not_after=_time(entry, "not_after"),
+        license_types=_strings(_list(entry, "license_types"), "license_types"),
+    )
+
+
+def _field_def(entry: Any) -> QRFieldDef:
+    field_type = _get(entry, "type", str)
+    if field_type not in FIELD_TYPES:
+        raise TrustListError("bad_document", f"unknown field type {field_type!r}")
+    return QRFieldDef(_get(entry, "name", str), field_type, _get(entry, "label", str))
+
+
+def _license_type(entry: Any) -> LicenseTypeInfo:
+    holder = _get(entry, "holder", str)
+    if holder not in HOLDER_KINDS:
+        raise TrustListError("bad_document", f"unknown holder kind {holder!r}")
+    fields = tuple(_field_def(item) for item in _list(entry, "qr_fields"))
+    return LicenseTypeInfo(
+        code=_get(entry, "code", str), name=_get(entry, "name", str),
+        name_en=_get(entry, "name_en", str), holder=holder, qr_fields=fields,
+    )
+
+
+def issuer_entry(cert_der: bytes, *, code: str, name: str, license_types: Iterable[str]) -> dict:
+    """Return the trust-list entry for an issuer certificate."""
+    cert = x509.load_der_x509_certificate(cert_der)
+    alg = algorithm_for_key(cert.public_key())
+    if alg is None:
+        raise ValueError("the certificate key is neither ECDSA P-256 nor Ed25519")
+    return {
+        "kid": _b64url(kid_for_certificate(cert_der)),
+        "department": {"code": code, "name": name},
+        "alg": alg,
+        "certificate": base64.b64encode(cert_der).decode("ascii"),
+        "not_before": cert.not_valid_before_utc.isoformat().replace("+00:00", "Z"),
+        "not_after": cert.not_valid_after_utc.isoformat().replace("+00:00", "Z"),
+        "license_types": list(license_types),
+    }
+
+
+def sign_trust_list(doc: dict, root_key: Any, root_cert_der: bytes) -> str:
+    """Return doc as a compact JWS signed by the hub root key."""
+    payload = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    headers = {"typ": JWS_TYPE, "x5c": [base64.b64encode(root_cert_der).decode("ascii")]}
+    return jwt.PyJWS().encode(payload, root_key, algorithm=JWS_ALG, headers=headers)
+
+
+def verify_trust_list(jws: str, root_cert_der: bytes) -> dict:
+    """Check the JWS against the pinned root certificate and return the document."""
+    try:
+        root_key = x509.load_der_x509_certificate(root_cert_der).public_key()
+    except ValueError:
+        raise TrustListError("bad_root", "the pinned root certificate is not DER") from None
+    try:
+        signed = jwt.PyJWS().decode_complete(jws, key=root_key, algorithms=[JWS_ALG])
+    except jwt.PyJWTError as error:
+        raise TrustListError("bad_signature", str(error)) from None
+    if signed["header"].get("typ") != JWS_TYPE:
+        raise TrustListError("bad_type", f"typ must be {JWS_TYPE!r}")
+    try:
+        doc = json.loads(signed["payload"])
+    except ValueError:
+        raise TrustListError("bad_document", "payload is not JSON") from None
+    if not isinstance(doc, dict):
+        raise TrustListError("bad_document", "payload is not a JSON object")
+    return doc
+
+
+def load_trust_list(jws: str, root_cert_der: bytes) -> TrustList:
+    """Verify a signed trust list and build it."""
+    return TrustList.from_document(verify_trust_list(jws, root_cert_der))
