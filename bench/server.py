@@ -1,0 +1,102 @@
+"""Start the hub under uvicorn in a subprocess on 127.0.0.1, wait until it answers, stop it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from bench.site import REPO_ROOT, HubSite
+
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+
+
+class ServerError(RuntimeError):
+    """The hub did not start or answer."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def uvicorn_command(port: int, workers: int) -> list[str]:
+    """Return the uvicorn command line serving the hub's app factory."""
+    return [sys.executable, "-m", "uvicorn", "hub.main:create_app", "--factory", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+
+
+def start_server(site: HubSite, workers: int, log_path: Path) -> subprocess.Popen:
+    """Launch uvicorn in its own process group with the site's environment, logging to log_path."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(uvicorn_command(site.port, workers), cwd=REPO_ROOT, env=site.process_env(),
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def wait_ready(process: subprocess.Popen, base_url: str, log_path: Path, timeout: float = START_TIMEOUT) -> None:
+    """Poll GET /health until it answers 200; raise ServerError if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=base_url, timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise ServerError(f"uvicorn exited with {process.returncode}:\n{_tail(log_path)}")
+            try:
+                if client.get("/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+    raise ServerError(f"uvicorn did not answer within {timeout:.0f} s:\n{_tail(log_path)}")
+
+
+def stop_server(process: subprocess.Popen, timeout: float = STOP_TIMEOUT) -> None:
+    """Send SIGTERM, then SIGKILL to the server's process group after timeout seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    _kill_group(process.pid)
+    if process.poll() is None:
+        process.wait(timeout=timeout)
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL whatever is left of the process group this module started (uvicorn's workers)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    """Return the last lines of a log file."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@contextmanager
+def running_hub(site: HubSite, workers: int = 1) -> Iterator[str]:
+    """Serve the site with uvicorn for the duration of the block; yield its base URL."""
+    log_path = site.root / f"uvicorn-{workers}w.log"
+    process = start_server(site, workers, log_path)
+    try:
+        wait_ready(process, site.base_url, log_path)
+        yield site.base_url
+    finally:
+        stop_server(process)

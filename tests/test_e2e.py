@@ -1,0 +1,135 @@
+"""End to end over real HTTP: a uvicorn server on loopback, driven with httpx; the demo and `hub serve` too."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+import zxingcpp
+from PIL import Image
+from sqlalchemy import create_engine, text
+
+from tests.conftest import BACKENDS, ROOT, make_settings
+from tests.licenses import business_license_request
+from hub.bootstrap import initialise
+from hub.main import create_app
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerThread:
+    """uvicorn serving an app on a loopback port, in a thread."""
+
+    def __init__(self, app, port: int) -> None:
+        self.port = port
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_department_to_verified_qr_over_http(backend, tmp_path, request):
+    settings = make_settings(backend, tmp_path, request)
+    server_port = free_port()
+    settings.public_url = f"http://127.0.0.1:{server_port}"
+    operator = initialise(settings)
+    with ServerThread(create_app(settings), server_port) as base, httpx.Client(base_url=base, timeout=10) as http:
+        token = http.post("/oauth/token", data={"grant_type": "client_credentials"},
+                          auth=(operator["client_id"], operator["client_secret"])).json()["access_token"]
+        department = http.post("/departments", headers={"Authorization": f"Bearer {token}"},
+                               json={"code": "11990100MB0000019L", "name": "示例市市场监督管理局", "region": "示例市"})
+        assert department.status_code == 201, department.text
+        client = department.json()["client"]
+        dept_token = http.post("/oauth/token", data={"grant_type": "client_credentials",
+                                                     "client_id": client["client_id"],
+                                                     "client_secret": client["client_secret"]}).json()["access_token"]
+        headers = {"Authorization": f"Bearer {dept_token}", "Idempotency-Key": "e2e-1"}
+        issued = http.post("/licenses", json=business_license_request(), headers=headers)
+        assert issued.status_code == 201, issued.text
+        png = http.get(f"/licenses/{issued.json()['id']}/qr.png", headers=headers)
+        scanned = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)))
+        assert len(scanned) == 1 and scanned[0].format == zxingcpp.BarcodeFormat.QRCode
+        verified = http.post("/verify", json={"qr": scanned[0].text})
+        assert verified.status_code == 200
+        assert verified.json()["valid"] is True and verified.json()["license"]["id"] == issued.json()["id"]
+
+
+def _env(tmp: Path, port: int) -> dict:
+    return os.environ | {"HUB_VAR_DIR": str(tmp / "var"), "HUB_STORAGE_URL": f"file://{tmp / 'var' / 'objects'}",
+                         "HUB_LICENSE_TYPES_DIR": str(ROOT / "schemas" / "license-types"),
+                         "HUB_PUBLIC_URL": f"http://127.0.0.1:{port}", "HUB_PORT": str(port)}
+
+
+def _hub(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hub.cli", *args], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_demo_is_idempotent_and_the_served_hub_verifies_its_licenses(tmp_path):
+    port = free_port()
+    env = _env(tmp_path, port)
+    first = _hub("demo", env=env, cwd=ROOT)
+    assert first.returncode == 0, first.stderr
+    second = _hub("demo", env=env, cwd=ROOT)
+    assert second.returncode == 0, second.stderr
+    assert "(0 new)" in second.stdout and "HUB1:" in second.stdout
+    credentials = json.loads((tmp_path / "var" / "demo" / "credentials.json").read_text())
+    assert set(credentials["departments"]) == {"market", "civil_affairs", "natural_resources", "human_resources",
+                                               "public_security"}
+    engine = create_engine(f"sqlite:///{tmp_path / 'var' / 'hub.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM licenses")).scalar() == 20
+        assert conn.execute(text("SELECT count(*) FROM departments")).scalar() == 5
+    engine.dispose()
+    sample = next(line for line in second.stdout.splitlines() if line.startswith("HUB1:"))
+    served = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            _wait_ready(http)
+            assert http.post("/verify", json={"qr": sample}).json()["status"] == "valid"
+            market = credentials["departments"]["market"]
+            token = http.post("/oauth/token", data={"grant_type": "client_credentials"},
+                              auth=(market["client_id"], market["client_secret"]))
+            assert token.status_code == 200
+            assert http.get("/docs").status_code == 200
+            assert http.get("/ready").json()["status"] == "ok"
+    finally:
+        served.terminate()
+        served.wait(timeout=10)
+
+
+def _wait_ready(http: httpx.Client) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if http.get("/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    pytest.fail("hub serve did not come up within 30 s")
