@@ -14,7 +14,7 @@ import re
 import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from time import perf_counter
+from time import perf_counter, process_time
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 _HEADER_END = b"\r\n\r\n"
@@ -47,6 +47,7 @@ class LoadResult:
     p99_ms: float
     max_ms: float
     statuses: dict[str, int]
+    client_cpu: float = 0.0  # the generator's CPU time / wall time: near 1.0 means it, not the server, is the limit
 
 
 @dataclass
@@ -153,7 +154,7 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
 
 
-def summarise(tally: Tally) -> LoadResult:
+def summarise(tally: Tally, client_cpu: float = 0.0) -> LoadResult:
     """Turn a finished tally into requests per second and latency percentiles in milliseconds."""
     latencies = sorted(tally.latencies)
     seconds = tally.end - tally.start
@@ -163,17 +164,17 @@ def summarise(tally: Tally) -> LoadResult:
         rps=len(latencies) / seconds if seconds > 0 else 0.0,
         p50_ms=percentile(latencies, 0.50) * 1000, p90_ms=percentile(latencies, 0.90) * 1000,
         p99_ms=percentile(latencies, 0.99) * 1000, max_ms=(latencies[-1] * 1000 if latencies else 0.0),
-        statuses={str(status): n for status, n in sorted(tally.statuses.items())},
+        statuses={str(status): n for status, n in sorted(tally.statuses.items())}, client_cpu=client_cpu,
     )
 
 
 async def generate(spec: LoadSpec) -> LoadResult:
     """Run the load described by spec and return what completed in the window after warm-up."""
-    start = perf_counter() + spec.warmup
-    tally = Tally(start=start, end=start + spec.duration)
+    started, cpu = perf_counter(), process_time()
+    tally = Tally(start=started + spec.warmup, end=started + spec.warmup + spec.duration)
     request = build_request(spec)
     await asyncio.gather(*(_drive(spec, request, tally) for _ in range(spec.connections)))
-    return summarise(tally)
+    return summarise(tally, client_cpu=(process_time() - cpu) / (perf_counter() - started))
 
 
 def _loop_factory():

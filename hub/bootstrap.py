@@ -8,8 +8,8 @@ from hub.core.clock import system_clock
 from hub.core.db import make_engine, make_session_factory
 from hub.core.settings import Settings
 from hub.migrations import upgrade
-from hub.registry.service import create_operator_client
-from hub.registry.tables import OAuthClient
+from hub.auth.clients import create_operator_client
+from hub.auth.tables import OAuthClient
 from hub.trust.service import ensure_hub_keys
 
 

@@ -19,6 +19,7 @@ from hub.core.settings import Settings
 from hub.licenses.models import Holder, LicenseIssue
 from hub.licenses.service import issue_license
 from hub.main import create_app
+from hub.auth import clients
 from hub.registry import service as registry
 from hub.registry.models import DepartmentCreate
 
@@ -129,10 +130,10 @@ def _department(session: Session, code: str, name: str, known: dict, key: str, s
 
 def _reuse_or_reset(session: Session, previous: dict | None, *, role: str, department_id: str | None = None) -> dict:
     """Keep credentials that still work; otherwise give the first client of that role a new secret."""
-    if previous and registry.client_secret_valid(session, previous["client_id"], previous["client_secret"]):
+    if previous and clients.client_secret_valid(session, previous["client_id"], previous["client_secret"]):
         return {k: previous[k] for k in ("client_id", "client_secret", "scopes")}
-    client = registry.clients_of(session, role=role, department_id=department_id)[0]
-    return registry.reset_client_secret(session, client.client_id).model_dump()
+    client = clients.clients_of(session, role=role, department_id=department_id)[0]
+    return clients.reset_client_secret(session, client.client_id).model_dump()
 
 
 def _write_credentials(path: Path, credentials: dict) -> None:

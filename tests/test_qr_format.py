@@ -12,7 +12,7 @@ import pytest
 import qrcode
 import zxingcpp
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pycose.algorithms import EdDSA, Es256
 from pycose.headers import KID, Algorithm
 from pycose.keys import CoseKey

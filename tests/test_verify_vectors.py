@@ -121,6 +121,17 @@ def test_unknown_license_type_keeps_fields_by_position(keys, doc):
     assert result.license["fields"] == {"f0": "林建华"} and result.license["type_name"] is None
 
 
+def test_fields_are_matched_to_declarations_by_position(doc):
+    types = json.loads(json.dumps(doc["license_types"]))
+    business = types[0]["qr_fields"]
+    business.append({"name": "registered_capital", "type": "string", "label": "注册资本"})
+    result = verify(_vector("valid.txt"), TrustList.from_document(dict(doc, license_types=types)), NOW)
+    assert result.license["fields"] == {"legal_representative": "林建华", "registered_capital": None}
+    del business[:]
+    result = verify(_vector("valid.txt"), TrustList.from_document(dict(doc, license_types=types)), NOW)
+    assert result.license["fields"] == {"f0": "林建华"}
+
+
 def test_field_that_contradicts_its_declared_type_is_malformed(keys, doc):
     types = json.loads(json.dumps(doc["license_types"]))
     types[0]["qr_fields"][0]["type"] = "date"

@@ -21,8 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.auth.tables import UsedAssertion
-from hub.registry.service import secret_matches
-from hub.registry.tables import OAuthClient
+from hub.auth.clients import secret_matches
+from hub.auth.tables import OAuthClient
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 

@@ -9,6 +9,7 @@ from joserfc.jwk import KeySet
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hub.auth.models import ClientCredentials
 from hub.core.ids import is_valid_credit_code
 
 
@@ -51,12 +52,6 @@ class DepartmentCreate(BaseModel):
         if not value.strip():
             raise ValueError("must not be blank")
         return value.strip()
-
-
-class ClientCredentials(BaseModel):
-    client_id: str
-    client_secret: str = Field(description="Shown once; the hub keeps only a hash")
-    scopes: list[str]
 
 
 class DepartmentOut(BaseModel):

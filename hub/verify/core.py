@@ -133,13 +133,11 @@ def _json_value(value: Any) -> Any:
 
 
 def _named_fields(values: Sequence[Any], defs: Sequence[QRFieldDef]) -> dict[str, Any]:
-    # Values beyond the declared fields (an older trust list) keep their position as a name.
-    named = {}
-    for index, value in enumerate(values):
-        if index < len(defs):
-            named[defs[index].name] = _json_value(typed_field_value(value, defs[index].type))
-        else:
-            named[f"f{index}"] = value
+    # Values beyond the declared fields (an older trust list) keep their position as a name;
+    # declared fields beyond the values (an older QR) have no value.
+    named = {d.name: _json_value(typed_field_value(v, d.type)) for d, v in zip(defs, values)}
+    named.update((d.name, None) for d in defs[len(values):])
+    named.update((f"f{i}", v) for i, v in enumerate(values) if i >= len(defs))
     return named
 
 

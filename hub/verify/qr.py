@@ -1,7 +1,6 @@
 """The hub's QR text: ``"HUB1:" + base45(COSE_Sign1)`` over a positional CBOR license array.
 
-docs/qr-format.md is the specification. Decoding uses a small strict CBOR reader, not cbor2:
-cbor2 interprets semantic tags (bigfloats, MIME...) in untrusted input and can raise anything.
+Specified in docs/qr-format.md.
 """
 
 from __future__ import annotations
@@ -38,16 +37,14 @@ class QRFormatError(Exception):
 
     def __init__(self, code: str, detail: str = "") -> None:
         super().__init__(f"{code}: {detail}" if detail else code)
-        self.code = code
-        self.detail = detail
+        self.code, self.detail = code, detail
 
 
 def _mod37_36(text: str) -> str:
     """Return the ISO 7064 MOD 37,36 (hybrid) check character of text over 0-9A-Z."""
-    product = 36
+    product = 36  # P(1) = M; then P(j+1) = (||P(j) + a(j)||_M or M) * 2 mod (M + 1)
     for char in text:
-        total = (product + _ALNUM.index(char)) % 36 or 36
-        product = total * 2 % 37
+        product = ((product + _ALNUM.index(char)) % 36 or 36) * 2 % 37
     return _ALNUM[(37 - product) % 36]
 
 
@@ -71,9 +68,8 @@ def _is_field_value(value: Any) -> bool:
 
 
 def _claims_problem(c: LicenseClaims) -> str | None:
-    if c.valid_until is not None and _is_day(c.valid_until) and _is_day(c.valid_from):
-        if c.valid_until < c.valid_from:
-            return "valid_until is before valid_from"
+    if _is_day(c.valid_until) and _is_day(c.valid_from) and c.valid_until < c.valid_from:
+        return "valid_until is before valid_from"
     checks = [
         (_is_code(c.type_code, 21), "type_code must be 21 characters 0-9A-Z"),
         (_is_code(c.issuer_code, 18), "issuer_code must be 18 characters 0-9A-Z"),
@@ -81,8 +77,7 @@ def _claims_problem(c: LicenseClaims) -> str | None:
         (_is_uint(c.version, 999), "version must be an integer 0..999"),
         (_is_day(c.valid_from), "valid_from must be a date from 1970-01-01"),
         (c.valid_until is None or _is_day(c.valid_until), "valid_until must be a date or None"),
-        (isinstance(c.holder_id, str) and c.holder_id != "", "holder_id must be a non-empty str"),
-        (isinstance(c.holder_name, str) and c.holder_name != "", "holder_name must be a non-empty str"),
+        (all(isinstance(v, str) and v for v in (c.holder_id, c.holder_name)), "holder id/name missing"),
         (all(_is_field_value(v) for v in c.fields), "fields hold str/date/int/float/bool/None"),
     ]
     return next((message for ok, message in checks if not ok), None)
@@ -104,8 +99,7 @@ class LicenseClaims:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", tuple(self.fields))
-        problem = _claims_problem(self)
-        if problem is not None:
+        if (problem := _claims_problem(self)) is not None:
             raise ValueError(problem)
 
     @property
@@ -153,12 +147,10 @@ def encode_qr(claims: LicenseClaims, signer: Signer) -> str:
     # RFC 8949 §4.2.1 deterministic encoding, so one license always yields the same bytes.
     protected = cbor2.dumps({_HEADER_ALG: cose_alg, _HEADER_KID: bytes(signer.kid)}, canonical=True)
     until = None if claims.valid_until is None else day_number(claims.valid_until)
-    payload = cbor2.dumps(
-        [claims.type_code, claims.issuer_code, claims.serial, claims.version,
-         day_number(claims.valid_from), until, claims.holder_id, claims.holder_name,
-         [day_number(v) if isinstance(v, date) else v for v in claims.fields]],
-        canonical=True,
-    )
+    fields = [day_number(v) if isinstance(v, date) else v for v in claims.fields]
+    payload = cbor2.dumps([claims.type_code, claims.issuer_code, claims.serial, claims.version,
+                           day_number(claims.valid_from), until, claims.holder_id, claims.holder_name,
+                           fields], canonical=True)
     signature = signer.sign(sig_structure(protected, payload))
     # RFC 9052 §4.2: COSE_Sign1 = [protected, unprotected, payload, signature], tag 18.
     message = cbor2.CBORTag(_COSE_SIGN1_TAG, [protected, {}, payload, signature])
@@ -168,11 +160,13 @@ def encode_qr(claims: LicenseClaims, signer: Signer) -> str:
 class _CBORReader:
     """Decode one definite-length CBOR item (RFC 8949) with no tags but the expected one."""
 
+    # Not cbor2.loads: it interprets semantic tags (bigfloats, MIME...) in untrusted input and can
+    # then raise almost any exception. This reader accepts only what the format uses.
+
     def __init__(self, data: bytes, *, tag: int | None = None) -> None:
         self._data, self._pos, self._tag = data, 0, tag
 
     def read(self) -> Any:
-        """Return the single item the data holds; trailing bytes are an error."""
         item = self._item(0)
         if self._pos != len(self._data):
             raise QRFormatError("bad_cbor", "trailing bytes after the CBOR item")
@@ -202,7 +196,10 @@ class _CBORReader:
         if major == 2:
             return self._take(arg)
         if major == 3:
-            return _utf8(self._take(arg))
+            try:
+                return self._take(arg).decode("utf-8")
+            except UnicodeDecodeError:  # RFC 8949 §3.1: major type 3 is UTF-8
+                raise QRFormatError("bad_cbor", "text string is not UTF-8") from None
         if major == 4:
             return [self._item(depth + 1) for _ in range(arg)]
         if major == 5:
@@ -222,13 +219,6 @@ class _CBORReader:
                 raise QRFormatError("bad_cbor", "map keys must be unique integers or strings")
             result[key] = self._item(depth + 1)
         return result
-
-
-def _utf8(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:  # RFC 8949 §3.1: major type 3 is UTF-8
-        raise QRFormatError("bad_cbor", "text string is not UTF-8") from None
 
 
 _SIMPLE_VALUES = {20: False, 21: True, 22: None}
@@ -254,12 +244,12 @@ def _unwrap_text(text: Any) -> bytes:
     if not text.startswith(PREFIX):
         raise QRFormatError("bad_prefix", f"does not start with {PREFIX!r}")
     body = text[len(PREFIX):]
-    if not set(body) <= _BASE45_CHARS:
-        raise QRFormatError("bad_base45", "character outside the base45 alphabet")
     try:
-        return base45.b45decode(body)
+        if set(body) <= _BASE45_CHARS:  # checked first: the library would strip a trailing newline
+            return base45.b45decode(body)
     except ValueError:
-        raise QRFormatError("bad_base45", "invalid base45") from None
+        pass
+    raise QRFormatError("bad_base45", "not base45 (RFC 9285)")
 
 
 def _cose_sign1(data: bytes) -> list:
@@ -305,6 +295,5 @@ def decode_qr(text: str) -> DecodedQR:
     """Parse QR text without checking its signature; raise QRFormatError if it is malformed."""
     protected, _unprotected, payload, signature = _cose_sign1(_unwrap_text(text))
     cose_alg, kid = _protected_header(protected)
-    claims = _claims(payload)
     alg = _COSE_NAMES.get(cose_alg) if type(cose_alg) is int else None
-    return DecodedQR(alg, cose_alg, kid, protected, payload, signature, claims)
+    return DecodedQR(alg, cose_alg, kid, protected, payload, signature, _claims(payload))

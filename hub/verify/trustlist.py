@@ -33,8 +33,7 @@ class TrustListError(Exception):
 
     def __init__(self, code: str, detail: str = "") -> None:
         super().__init__(f"{code}: {detail}" if detail else code)
-        self.code = code
-        self.detail = detail
+        self.code, self.detail = code, detail
 
 
 @dataclass(frozen=True)

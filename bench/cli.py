@@ -1,0 +1,184 @@
+"""`python -m bench [--quick] [--markdown]`: run every benchmark once and print the figures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+from sqlalchemy.exc import SQLAlchemyError
+
+from bench import report
+from bench.issuance import credit_codes, issuance
+from bench.load import run_load
+from bench.loadgen import LoadResult, LoadSpec
+from bench.offline import offline_rates, qr_size
+from bench.results import HttpRow, IssueRow, Results
+from bench.server import ServerError, free_port, running_hub
+from bench.site import HubSite, Prepared, load_site, postgres_admin_url, scratch_postgres, trust_list
+from bench.ui import make_progress, step
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Durations and sizes of one run."""
+
+    cpu_seconds: float = 3.0  # each offline timing loop
+    http_seconds: float = 10.0  # each load, after warm-up
+    warmup: float = 1.0
+    connections: int = 32
+    workers: tuple[int, ...] = (1, 2)
+    issue_seconds: float = 5.0  # each issuance run
+    issue_clients: int = 8
+    max_issues: int = 5000
+    postgres: bool = True
+    label: str = "full"
+
+
+QUICK = Plan(label="quick", cpu_seconds=0.5, http_seconds=2.0, warmup=0.5, issue_seconds=1.5, max_issues=500)
+
+
+def parse_args(argv: list[str] | None) -> tuple[Plan, bool]:
+    """Return the plan the command line asks for, and whether to print Markdown."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split(":")[1].strip())
+    parser.add_argument("--quick", action="store_true", help="short durations, for a smoke run")
+    parser.add_argument("--markdown", action="store_true", help="also print the summary as a Markdown table")
+    parser.add_argument("--connections", type=int, help="concurrent connections of the HTTP load (default 32)")
+    parser.add_argument("--duration", type=float, help="seconds of each HTTP load (default 10, quick 2)")
+    parser.add_argument("--workers", type=int, nargs="+", help="uvicorn worker counts to load (default 1 2)")
+    parser.add_argument("--no-postgres", action="store_true", help="skip issuance on PostgreSQL")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else Plan()
+    overrides = {"connections": args.connections, "http_seconds": args.duration,
+                 "workers": tuple(args.workers) if args.workers else None}
+    plan = replace(plan, **{k: v for k, v in overrides.items() if v is not None})
+    if args.no_postgres:
+        plan = replace(plan, postgres=False)
+    return plan, args.markdown
+
+
+def measure_offline(prepared: Prepared, plan: Plan, progress: Progress, results: Results) -> None:
+    """QR size and offline verify() against the raw signature check."""
+    results.qr = qr_size(prepared.sample_qr)
+    with step(progress, "Loading the trust list"):
+        trust = trust_list(prepared.site)
+    with step(progress, "Raw signature verify", plan.cpu_seconds) as raw, \
+            step(progress, "verify() offline", plan.cpu_seconds) as full, \
+            step(progress, "decode_qr()", plan.cpu_seconds) as decode:
+        results.offline = offline_rates(prepared.sample_qr, trust, plan.cpu_seconds, (raw, full, decode))
+
+
+def timed_load(progress: Progress, plan: Plan, port: int, label: str, **request: str) -> LoadResult:
+    """Run one timed load against the server on port."""
+    spec = LoadSpec(port=port, connections=plan.connections, duration=plan.http_seconds, warmup=plan.warmup,
+                    **request)
+    with step(progress, label, plan.warmup + plan.http_seconds) as tick:
+        return run_load(spec, tick)
+
+
+def measure_http(prepared: Prepared, plan: Plan, progress: Progress, workers: int) -> HttpRow:
+    """Load POST /verify, then GET /health, of the running server."""
+    body = json.dumps({"qr": prepared.sample_qr})
+    port = prepared.site.port
+    verify = timed_load(progress, plan, port, f"POST /verify, {workers} worker(s)", method="POST", path="/verify",
+                        body=body)
+    health = timed_load(progress, plan, port, f"GET /health, {workers} worker(s)", method="GET", path="/health")
+    return HttpRow(workers=workers, connections=plan.connections, verify=verify, health=health)
+
+
+def measure_issuance(prepared: Prepared, plan: Plan, progress: Progress, backend: str,
+                     codes: Iterator[str]) -> list[IssueRow]:
+    """Issue licenses over HTTP sequentially, then with several clients."""
+    rows = []
+    for clients in (1, plan.issue_clients):
+        label = f"POST /licenses, {backend}, {clients} client(s)"
+        with step(progress, label, plan.issue_seconds) as tick:
+            result = issuance(prepared.site.base_url, prepared.market_client, clients=clients,
+                              seconds=plan.issue_seconds, max_issues=plan.max_issues, codes=codes, tick=tick)
+        rows.append(IssueRow(backend=backend, result=result))
+    return rows
+
+
+@contextmanager
+def serving(prepared: Prepared, progress: Progress, workers: int) -> Iterator[None]:
+    """Serve the prepared site with uvicorn for the block, showing the start as a step."""
+    with ExitStack() as stack:
+        with step(progress, f"Starting uvicorn with {workers} worker(s)"):
+            stack.enter_context(running_hub(prepared.site, workers))
+        yield
+
+
+def prepare(progress: Progress, root: Path, database_url: str | None = None) -> Prepared:
+    """Create a site under root on a free port and load the demo into it."""
+    site = HubSite(root=root, port=free_port(), database_url=database_url)
+    with step(progress, f"Loading the demo ({'PostgreSQL' if database_url else 'SQLite'})"):
+        return load_site(site)
+
+
+def sqlite_benchmarks(plan: Plan, progress: Progress, results: Results, root: Path) -> None:
+    """Everything that runs on the SQLite site: offline figures, HTTP loads, issuance."""
+    prepared = prepare(progress, root / "sqlite")
+    measure_offline(prepared, plan, progress, results)
+    codes = credit_codes()
+    for workers in plan.workers:
+        with serving(prepared, progress, workers):
+            results.http.append(measure_http(prepared, plan, progress, workers))
+            if workers == 1:
+                results.issuance.extend(measure_issuance(prepared, plan, progress, "SQLite", codes))
+
+
+def postgres_benchmarks(plan: Plan, progress: Progress, results: Results, root: Path) -> None:
+    """Issuance on a scratch PostgreSQL database, dropped afterwards; a note instead if it cannot run."""
+    try:
+        with scratch_postgres(postgres_admin_url()) as url:
+            prepared = prepare(progress, root / "postgres", url)
+            with serving(prepared, progress, 1):
+                results.issuance.extend(measure_issuance(prepared, plan, progress, "PostgreSQL", credit_codes()))
+    except (OSError, ValueError, SQLAlchemyError, ServerError) as error:
+        results.notes.append(f"PostgreSQL issuance skipped: {type(error).__name__}: {str(error).splitlines()[0]}")
+
+
+def run(plan: Plan, console: Console) -> Results:
+    """Run every benchmark of the plan in one temporary directory."""
+    results = Results()
+    with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp, make_progress(console) as progress:
+        sqlite_benchmarks(plan, progress, results, Path(tmp))
+        if plan.postgres:
+            postgres_benchmarks(plan, progress, results, Path(tmp))
+    return results
+
+
+def print_results(console: Console, results: Results, *, markdown: bool) -> None:
+    """Print the detailed tables, the summary table and, if asked, the Markdown summary."""
+    console.print()
+    for table in report.detail_tables(results):
+        console.print(table)
+    console.print(report.summary_table(results))
+    for note in results.notes:
+        console.print(f"[yellow]Note:[/] {note}")
+    if markdown:
+        console.print()
+        console.print(report.markdown(results), markup=False, highlight=False, soft_wrap=True)
+
+
+def make_console() -> Console:
+    """Return a console; one that is not a terminal gets room for the widest table."""
+    console = Console()
+    return console if console.is_terminal else Console(width=max(console.width, 132))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print its figures."""
+    plan, markdown = parse_args(argv)
+    console = make_console()
+    console.print(f"[bold]Exchange hub benchmark[/] ({plan.label} run) — "
+                  f"{report.environment()}")
+    results = run(plan, console)
+    print_results(console, results, markdown=markdown)
+    return 0

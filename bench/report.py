@@ -1,0 +1,143 @@
+"""Rich tables of the detailed figures, and the summary table as rich and as Markdown."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+from rich.table import Table
+
+from bench.issuance import IssueResult
+from bench.loadgen import LoadResult
+from bench.offline import OfflineRates, QRSize
+from bench.results import HttpRow, IssueRow, Results
+
+SUMMARY_HEADERS = ("Measurement", "Setup", "Result")
+
+
+def environment() -> str:
+    """Return a one-line description of the machine and interpreter."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
+            f"{os.cpu_count()} CPUs, load average {load:.2f}; server and load generator share the machine")
+
+
+def _n(value: float) -> str:
+    """Format a rate with thousands separators and no decimals."""
+    return f"{value:,.0f}"
+
+
+def qr_table(qr: QRSize) -> Table:
+    """Return the QR size table."""
+    table = Table(title="QR size (demo business license 营业执照, error correction M)")
+    for header in ("version", "modules", "QR text"):
+        table.add_column(header, justify="right")
+    table.add_row(str(qr.version), f"{qr.modules}×{qr.modules}", f"{qr.characters} characters")
+    return table
+
+
+def offline_table(rates: OfflineRates) -> Table:
+    """Return the offline verification table."""
+    table = Table(title="Offline verification (one thread, same QR and signature)")
+    table.add_column("operation")
+    table.add_column("calls/s", justify="right")
+    table.add_column("vs raw signature", justify="right")
+    table.add_row(f"raw {rates.alg} verify_raw()", _n(rates.raw_signature), "1.00×")
+    table.add_row("verify(qr_text, trust, now)", _n(rates.verify), f"{rates.ratio:.2f}×")
+    table.add_row("decode_qr() alone", _n(rates.decode), f"{rates.decode / rates.raw_signature:.2f}×")
+    return table
+
+
+def _load_cells(result: LoadResult) -> tuple[str, ...]:
+    return (_n(result.rps), f"{result.p50_ms:.1f}", f"{result.p90_ms:.1f}", f"{result.p99_ms:.1f}",
+            _n(result.requests), str(result.errors), f"{result.client_cpu:.0%}")
+
+
+def http_table(rows: list[HttpRow]) -> Table:
+    """Return the HTTP load table, two lines per server configuration."""
+    table = Table(title="HTTP under load (uvicorn on 127.0.0.1, closed-loop keep-alive connections)")
+    for header in ("endpoint", "workers", "conns", "req/s", "p50 ms", "p90 ms", "p99 ms", "requests", "errors",
+                   "client CPU", "vs /health"):
+        table.add_column(header, justify="left" if header == "endpoint" else "right", no_wrap=True)
+    for row in rows:
+        table.add_row("POST /verify", str(row.workers), str(row.connections), *_load_cells(row.verify),
+                      f"{row.ratio:.2f}×")
+        table.add_row("GET /health", str(row.workers), str(row.connections), *_load_cells(row.health), "1.00×")
+    return table
+
+
+def _issue_setup(row: IssueRow) -> str:
+    return f"{row.backend}, " + ("sequential" if row.result.clients == 1 else f"{row.result.clients} clients")
+
+
+def issuance_table(rows: list[IssueRow]) -> Table:
+    """Return the issuance table."""
+    table = Table(title="Issuance: POST /licenses with a department token (1 worker)")
+    for header in ("setup", "licenses/s", "p50 ms", "p99 ms", "issued", "errors"):
+        table.add_column(header, justify="left" if header == "setup" else "right")
+    for row in rows:
+        r: IssueResult = row.result
+        table.add_row(_issue_setup(row), f"{r.per_second:,.1f}", f"{r.p50_ms:.1f}", f"{r.p99_ms:.1f}",
+                      str(r.issued), str(r.errors))
+    return table
+
+
+def detail_tables(results: Results) -> list[Table]:
+    """Return the detailed tables of whatever was measured."""
+    tables = [qr_table(results.qr)] if results.qr else []
+    tables += [offline_table(results.offline)] if results.offline else []
+    tables += [http_table(results.http)] if results.http else []
+    tables += [issuance_table(results.issuance)] if results.issuance else []
+    return tables
+
+
+def _latency(result: LoadResult) -> str:
+    return f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms"
+
+
+def _http_summary(row: HttpRow) -> list[tuple[str, str, str]]:
+    setup = f"{row.workers} worker{'s' if row.workers > 1 else ''}, {row.connections} connections"
+    return [
+        ("POST /verify", setup, f"{_n(row.verify.rps)} req/s, {_latency(row.verify)}"),
+        ("GET /health", setup, f"{_n(row.health.rps)} req/s, {_latency(row.health)}"),
+        ("/verify ÷ /health", setup, f"{row.ratio:.2f}×"),
+    ]
+
+
+def summary_rows(results: Results) -> list[tuple[str, str, str]]:
+    """Return the summary as (measurement, setup, result) rows."""
+    rows: list[tuple[str, str, str]] = []
+    if results.qr:
+        q = results.qr
+        rows.append(("QR size", "demo 营业执照, EC level M",
+                     f"version {q.version} ({q.modules}×{q.modules}), {q.characters} characters"))
+    if results.offline:
+        o = results.offline
+        rows.append(("Offline verify()", "1 thread", f"{_n(o.verify)}/s"))
+        rows.append((f"Raw {o.alg} signature check", "1 thread, same message",
+                     f"{_n(o.raw_signature)}/s (verify() = {o.ratio:.2f}× raw)"))
+    for row in results.http:
+        rows.extend(_http_summary(row))
+    for row in results.issuance:
+        rows.append(("POST /licenses", _issue_setup(row), f"{row.result.per_second:,.1f} licenses/s"))
+    return rows
+
+
+def summary_table(results: Results) -> Table:
+    """Return the summary as a rich table."""
+    table = Table(title="Summary")
+    for header in SUMMARY_HEADERS:
+        table.add_column(header)
+    for row in summary_rows(results):
+        table.add_row(*row)
+    return table
+
+
+def markdown(results: Results) -> str:
+    """Return the summary as a Markdown table (plus notes) to paste into the README."""
+    lines = [f"| {' | '.join(SUMMARY_HEADERS)} |", f"|{'|'.join(' --- ' for _ in SUMMARY_HEADERS)}|"]
+    lines += [f"| {' | '.join(row)} |" for row in summary_rows(results)]
+    lines += ["", f"_{environment()}._"]
+    if results.notes:
+        lines += [""] + [f"- {note}" for note in results.notes]
+    return "\n".join(lines)
