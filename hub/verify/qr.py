@@ -18,7 +18,7 @@ from hub.trust.signer import COSE_ALGS, Signer
 
 PREFIX = "HUB1:"
 MAX_TEXT_LENGTH = 4096
-PAYLOAD_ELEMENTS = 9
+PAYLOAD_ELEMENTS = 8
 
 _BASE45_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")  # RFC 9285 §4
 _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -72,7 +72,7 @@ def _claims_problem(c: LicenseClaims) -> str | None:
         return "valid_until is before valid_from"
     checks = [
         (_is_code(c.type_code, 21), "type_code must be 21 characters 0-9A-Z"),
-        (_is_code(c.issuer_code, 18), "issuer_code must be 18 characters 0-9A-Z"),
+        (c.issuer_code is None or _is_code(c.issuer_code, 18), "issuer_code must be 18 characters 0-9A-Z"),
         (_is_uint(c.serial, _MAX_UINT), "serial must be an unsigned integer"),
         (_is_uint(c.version, 999), "version must be an integer 0..999"),
         (_is_day(c.valid_from), "valid_from must be a date from 1970-01-01"),
@@ -85,10 +85,15 @@ def _claims_problem(c: LicenseClaims) -> str | None:
 
 @dataclass(frozen=True)
 class LicenseClaims:
-    """The signed content of one license QR; ``fields`` are positional, in the type's order."""
+    """The signed content of one license QR; ``fields`` are positional, in the type's order.
+
+    The issuer is not repeated in the payload: the kid names the issuer's certificate, whose
+    organizationIdentifier is the issuer code (the EU DCC Document Signer pattern). A decoded QR
+    therefore has ``issuer_code`` None until the verifier has found the signing key.
+    """
 
     type_code: str
-    issuer_code: str
+    issuer_code: str | None
     serial: int
     version: int
     valid_from: date
@@ -105,6 +110,8 @@ class LicenseClaims:
     @property
     def identifier(self) -> str:
         """Return the GB/T 36904 license identifier, check character included."""
+        if self.issuer_code is None:
+            raise ValueError("the issuer is known only once the signing key is found")
         parts = [self.type_code, self.issuer_code, str(self.serial), f"{self.version:03d}"]
         return ".".join([_IDENTIFIER_PREFIX, *parts, _mod37_36("".join(parts))])
 
@@ -148,7 +155,9 @@ def encode_qr(claims: LicenseClaims, signer: Signer) -> str:
     protected = cbor2.dumps({_HEADER_ALG: cose_alg, _HEADER_KID: bytes(signer.kid)}, canonical=True)
     until = None if claims.valid_until is None else day_number(claims.valid_until)
     fields = [day_number(v) if isinstance(v, date) else v for v in claims.fields]
-    payload = cbor2.dumps([claims.type_code, claims.issuer_code, claims.serial, claims.version,
+    if claims.issuer_code is None:
+        raise ValueError("claims to sign need their issuer_code")
+    payload = cbor2.dumps([claims.type_code, claims.serial, claims.version,
                            day_number(claims.valid_from), until, claims.holder_id, claims.holder_name,
                            fields], canonical=True)
     signature = signer.sign(sig_structure(protected, payload))
@@ -280,12 +289,12 @@ def _claims(payload: bytes) -> LicenseClaims:
     items = _CBORReader(payload).read()
     if not isinstance(items, list) or len(items) < PAYLOAD_ELEMENTS:
         raise QRFormatError("bad_payload", f"payload must be an array of {PAYLOAD_ELEMENTS}+ items")
-    type_code, issuer_code, serial, version, start, end, holder_id, holder_name, fields = items[:9]
+    type_code, serial, version, start, end, holder_id, holder_name, fields = items[:PAYLOAD_ELEMENTS]
     if not isinstance(fields, list):
         raise QRFormatError("bad_payload", "fields must be an array")
     until = None if end is None else date_from_day_number(end)
     try:
-        return LicenseClaims(type_code, issuer_code, serial, version, date_from_day_number(start),
+        return LicenseClaims(type_code, None, serial, version, date_from_day_number(start),
                              until, holder_id, holder_name, tuple(fields))
     except ValueError as error:
         raise QRFormatError("bad_payload", str(error)) from None

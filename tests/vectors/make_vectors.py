@@ -198,7 +198,8 @@ def _signature_cases(keys: dict[str, KeyPair]) -> dict[str, tuple[str, str]]:
         "unsupported_alg.txt": (_text(_sign1({1: -35, 4: a.kid}, payload, a.sign)), "bad_signature"),
         "unknown_kid.txt": (encode_qr(demo, rogue), "unknown_issuer"),
         "other_department_key.txt": (encode_qr(demo, b), "unknown_issuer"),
-        "wrong_license_type.txt": (encode_qr(replace(demo, issuer_code=DEPT_B[0]), b), "unknown_issuer"),
+        "wrong_license_type.txt": (encode_qr(replace(demo_marriage_certificate(), issuer_code=DEPT_A[0]), a),
+                                   "unknown_issuer"),
     }
 
 
