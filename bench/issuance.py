@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from time import perf_counter
 
 import httpx
 
 from bench.loadgen import percentile
+from bench.ui import Tick
 from hub.core.ids import make_credit_code
 from hub.demo import BUSINESS
 
 REGION_CODE = "990100"
 FIRST_SEED = 40_000_000  # the demo's companies use 12_340_000 + i
 TIMEOUT = 30.0
-
-Tick = Callable[[float], None]
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,7 @@ def markdown(results: Results) -> str:
     """Return the summary as a Markdown table (plus notes) to paste into the README."""
     lines = [f"| {' | '.join(SUMMARY_HEADERS)} |", f"|{'|'.join(' --- ' for _ in SUMMARY_HEADERS)}|"]
     lines += [f"| {' | '.join(row)} |" for row in summary_rows(results)]
-    lines += ["", f"_{environment()}._"]
+    lines += ["", f"_{results.environment or environment()}._"]
     if results.notes:
         lines += [""] + [f"- {note}" for note in results.notes]
     return "\n".join(lines)

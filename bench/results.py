@@ -41,3 +41,4 @@ class Results:
     http: list[HttpRow] = field(default_factory=list)
     issuance: list[IssueRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    environment: str = ""

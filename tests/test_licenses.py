@@ -140,3 +140,12 @@ def test_unknown_license_is_404(hub, departments):
     for path in ("/licenses/1.2.156.3005.2.x", "/licenses/nothing/qr.png", "/licenses/" + "9" * 300):
         response = hub.client.get(path, headers=headers)
         assert response.status_code == 404, path
+
+
+def test_issuance_log_masks_the_holder_id(hub, departments, caplog):
+    request = no_crime_request()
+    with caplog.at_level("INFO", logger="hub.licenses"):
+        assert hub.client.post("/licenses", json=request, headers=bearer(hub, departments["police"])).status_code == 201
+    holder_id = request["holder"]["id"]
+    assert holder_id[:6] + "********" + holder_id[-4:] in caplog.text
+    assert holder_id not in caplog.text

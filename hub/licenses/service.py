@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import date, datetime, timedelta, timezone
 
 import orjson
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from hub.core.ids import is_valid_credit_code, is_valid_resident_id
+from hub.core.ids import is_valid_credit_code, is_valid_resident_id, mask_identity
 from hub.core.storage import ObjectStore
 from hub.licenses import qrimage
 from hub.licenses.models import Holder, IssuerOut, LicenseIssue, LicenseLinks, LicenseOut
@@ -22,6 +23,7 @@ from hub.registry.service import get_department
 from hub.trust.service import KeyRing, b64url
 from hub.verify.qr import LicenseClaims, encode_qr
 
+log = logging.getLogger("hub.licenses")
 CHINA = timezone(timedelta(hours=8))
 SERIAL_DIGITS = 6  # serial = YYYY + 6 digits: stays a CBOR uint32 in the QR
 
@@ -84,6 +86,8 @@ def issue_license(session: Session, request: LicenseIssue, *, principal: Princip
     if idempotency_key is not None:
         _remember(session, principal.client_id, idempotency_key, digest, row.id, now)
     _store_images(session, store, row)
+    log.info("issued %s (%s) to %s by %s", row.identifier, license_type.code,
+             mask_identity(row.holder_id_type, row.holder_id), principal.client_id)
     return row, True
 
 
