@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import httpx
 from rich.console import Console
 from rich.progress import Progress
 from sqlalchemy.exc import SQLAlchemyError
@@ -17,10 +19,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from bench import report
 from bench.issuance import credit_codes, issuance
 from bench.load import run_load
-from bench.loadgen import LoadResult, LoadSpec
+from bench.loadgen import LoadSpec
 from bench.offline import offline_rates, qr_size
-from bench.results import HttpRow, IssueRow, Results
-from bench.server import ServerError, free_port, running_hub
+from bench.results import EndpointLoad, HttpRow, IssueRow, Results
+from bench.server import Served, ServerError, free_port, running_hub
 from bench.site import HubSite, Prepared, load_site, postgres_admin_url, scratch_postgres, trust_list
 from bench.ui import make_progress, step
 
@@ -68,49 +70,61 @@ def measure_offline(prepared: Prepared, plan: Plan, progress: Progress, results:
     results.qr = qr_size(prepared.sample_qr)
     with step(progress, "Loading the trust list"):
         trust = trust_list(prepared.site)
-    total = 3 * plan.cpu_seconds
+    total = 3 * plan.cpu_seconds  # three workloads, cpu_seconds each
     with step(progress, "Offline: raw signature check, verify(), decode_qr()", total) as tick:
         results.offline = offline_rates(prepared.sample_qr, trust, plan.cpu_seconds, tick)
 
 
-def timed_load(progress: Progress, plan: Plan, port: int, label: str, **request: str) -> LoadResult:
-    """Run one timed load against the server on port."""
-    spec = LoadSpec(port=port, connections=plan.connections, duration=plan.http_seconds, warmup=plan.warmup,
-                    **request)
+def timed_load(progress: Progress, plan: Plan, server: Served, label: str, **request: str) -> EndpointLoad:
+    """Run one timed load against the server, noting the CPU time the server spends."""
+    spec = LoadSpec(port=urlsplit(server.base_url).port, connections=plan.connections, duration=plan.http_seconds,
+                    warmup=plan.warmup, **request)
     with step(progress, label, plan.warmup + plan.http_seconds) as tick:
-        return run_load(spec, tick)
+        before = server.cpu_seconds()
+        load = run_load(spec, tick)
+        after = server.cpu_seconds()
+    return EndpointLoad(load, None if before is None or after is None else after - before)
 
 
-def measure_http(prepared: Prepared, plan: Plan, progress: Progress, workers: int) -> HttpRow:
+def check_verify(base_url: str, body: str) -> None:
+    """Refuse to load /verify unless one request says the demo QR is valid."""
+    response = httpx.post(f"{base_url}/verify", content=body, headers={"Content-Type": "application/json"})
+    if response.status_code != 200 or response.json().get("valid") is not True:
+        raise RuntimeError(f"POST /verify does not accept the demo QR: {response.status_code} {response.text[:300]}")
+
+
+def measure_http(prepared: Prepared, plan: Plan, progress: Progress, server: Served, workers: int) -> HttpRow:
     """Load POST /verify, then GET /health, of the running server."""
     body = json.dumps({"qr": prepared.sample_qr})
-    port = prepared.site.port
-    verify = timed_load(progress, plan, port, f"POST /verify, {workers} worker(s)", method="POST", path="/verify",
+    check_verify(server.base_url, body)
+    verify = timed_load(progress, plan, server, f"POST /verify, {workers} worker(s)", method="POST", path="/verify",
                         body=body)
-    health = timed_load(progress, plan, port, f"GET /health, {workers} worker(s)", method="GET", path="/health")
+    health = timed_load(progress, plan, server, f"GET /health, {workers} worker(s)", method="GET", path="/health")
     return HttpRow(workers=workers, connections=plan.connections, verify=verify, health=health)
 
 
-def measure_issuance(prepared: Prepared, plan: Plan, progress: Progress, backend: str,
+def measure_issuance(prepared: Prepared, plan: Plan, progress: Progress, server: Served, backend: str,
                      codes: Iterator[str]) -> list[IssueRow]:
     """Issue licenses over HTTP sequentially, then with several clients."""
     rows = []
     for clients in (1, plan.issue_clients):
         label = f"POST /licenses, {backend}, {clients} client(s)"
         with step(progress, label, plan.issue_seconds) as tick:
-            result = issuance(prepared.site.base_url, prepared.market_client, clients=clients,
+            before = server.cpu_seconds()
+            result = issuance(server.base_url, prepared.market_client, clients=clients,
                               seconds=plan.issue_seconds, max_issues=plan.max_issues, codes=codes, tick=tick)
-        rows.append(IssueRow(backend=backend, result=result))
+            after = server.cpu_seconds()
+        rows.append(IssueRow(backend, result, None if before is None or after is None else after - before))
     return rows
 
 
 @contextmanager
-def serving(prepared: Prepared, progress: Progress, workers: int) -> Iterator[None]:
+def serving(prepared: Prepared, progress: Progress, workers: int) -> Iterator[Served]:
     """Serve the prepared site with uvicorn for the block, showing the start as a step."""
     with ExitStack() as stack:
         with step(progress, f"Starting uvicorn with {workers} worker(s)"):
-            stack.enter_context(running_hub(prepared.site, workers))
-        yield
+            server = stack.enter_context(running_hub(prepared.site, workers))
+        yield server
 
 
 def prepare(progress: Progress, root: Path, database_url: str | None = None) -> Prepared:
@@ -126,10 +140,10 @@ def sqlite_benchmarks(plan: Plan, progress: Progress, results: Results, root: Pa
     measure_offline(prepared, plan, progress, results)
     codes = credit_codes()
     for workers in plan.workers:
-        with serving(prepared, progress, workers):
-            results.http.append(measure_http(prepared, plan, progress, workers))
-            if workers == 1:
-                results.issuance.extend(measure_issuance(prepared, plan, progress, "SQLite", codes))
+        with serving(prepared, progress, workers) as server:
+            results.http.append(measure_http(prepared, plan, progress, server, workers))
+            if workers == min(plan.workers):  # issuance shares the first server
+                results.issuance.extend(measure_issuance(prepared, plan, progress, server, "SQLite", codes))
 
 
 def postgres_benchmarks(plan: Plan, progress: Progress, results: Results, root: Path) -> None:
@@ -137,10 +151,23 @@ def postgres_benchmarks(plan: Plan, progress: Progress, results: Results, root: 
     try:
         with scratch_postgres(postgres_admin_url()) as url:
             prepared = prepare(progress, root / "postgres", url)
-            with serving(prepared, progress, 1):
-                results.issuance.extend(measure_issuance(prepared, plan, progress, "PostgreSQL", credit_codes()))
+            with serving(prepared, progress, 1) as server:
+                rows = measure_issuance(prepared, plan, progress, server, "PostgreSQL", credit_codes())
+            results.issuance.extend(rows)
     except (OSError, ValueError, SQLAlchemyError, ServerError) as error:
         results.notes.append(f"PostgreSQL issuance skipped: {type(error).__name__}: {str(error).splitlines()[0]}")
+
+
+def note_errors(results: Results) -> None:
+    """Add a note for every measurement that saw failed requests."""
+    for row in results.http:
+        for name, load in (("POST /verify", row.verify.load), ("GET /health", row.health.load)):
+            if load.errors:
+                results.notes.append(f"{name}, {row.workers} worker(s): {load.errors} errors, statuses {load.statuses}")
+    for row in results.issuance:
+        if row.result.errors:
+            results.notes.append(f"POST /licenses, {row.backend}, {row.result.clients} client(s): "
+                                 f"{row.result.errors} errors, first: {row.result.first_error}")
 
 
 def run(plan: Plan, console: Console) -> Results:
@@ -150,6 +177,7 @@ def run(plan: Plan, console: Console) -> Results:
         sqlite_benchmarks(plan, progress, results, Path(tmp))
         if plan.postgres:
             postgres_benchmarks(plan, progress, results, Path(tmp))
+    note_errors(results)
     return results
 
 
@@ -177,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     plan, markdown = parse_args(argv)
     console = make_console()
     console.print(f"[bold]Exchange hub benchmark[/] ({plan.label} run)")
-    results = run(plan, console)
+    try:
+        results = run(plan, console)
+    except RuntimeError as error:  # ServerError, LoadError, a QR that does not verify
+        console.print(f"[red]Benchmark failed:[/] {error}", markup=True, highlight=False)
+        return 1
     print_results(console, results, markdown=markdown)
     return 0

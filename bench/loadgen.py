@@ -48,6 +48,7 @@ class LoadResult:
     max_ms: float
     statuses: dict[str, int]
     client_cpu: float = 0.0  # the generator's CPU time / wall time: near 1.0 means it, not the server, is the limit
+    completed: int = 0  # responses received in all, warm-up included
 
 
 @dataclass
@@ -59,9 +60,11 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
     errors: int = 0
+    completed: int = 0  # every response, warm-up included
 
     def record(self, status: int, finished: float, latency: float) -> None:
-        """Count one response if it completed inside the window."""
+        """Count one response; keep its status and latency if it completed inside the window."""
+        self.completed += 1
         if self.start <= finished <= self.end:
             self.latencies.append(latency)
             self.statuses[status] += 1
@@ -165,6 +168,7 @@ def summarise(tally: Tally, client_cpu: float = 0.0) -> LoadResult:
         p50_ms=percentile(latencies, 0.50) * 1000, p90_ms=percentile(latencies, 0.90) * 1000,
         p99_ms=percentile(latencies, 0.99) * 1000, max_ms=(latencies[-1] * 1000 if latencies else 0.0),
         statuses={str(status): n for status, n in sorted(tally.statuses.items())}, client_cpu=client_cpu,
+        completed=tally.completed,
     )
 
 

@@ -8,9 +8,8 @@ import platform
 from rich.table import Table
 
 from bench.issuance import IssueResult
-from bench.loadgen import LoadResult
 from bench.offline import OfflineRates, QRSize
-from bench.results import HttpRow, IssueRow, Results
+from bench.results import EndpointLoad, HttpRow, IssueRow, Results
 
 SUMMARY_HEADERS = ("Measurement", "Setup", "Result")
 
@@ -48,16 +47,22 @@ def offline_table(rates: OfflineRates) -> Table:
     return table
 
 
-def _load_cells(result: LoadResult) -> tuple[str, ...]:
+def _cpu(measured: EndpointLoad) -> str:
+    us = measured.cpu_us_per_request
+    return "n/a" if us is None else f"{us:,.0f}"
+
+
+def _load_cells(measured: EndpointLoad) -> tuple[str, ...]:
+    result = measured.load
     return (_n(result.rps), f"{result.p50_ms:.1f}", f"{result.p90_ms:.1f}", f"{result.p99_ms:.1f}",
-            _n(result.requests), str(result.errors), f"{result.client_cpu:.0%}")
+            _n(result.requests), str(result.errors), _cpu(measured), f"{result.client_cpu:.0%}")
 
 
 def http_table(rows: list[HttpRow]) -> Table:
     """Return the HTTP load table, two lines per server configuration."""
     table = Table(title="HTTP under load (uvicorn on 127.0.0.1, closed-loop keep-alive connections)")
     for header in ("endpoint", "workers", "conns", "req/s", "p50 ms", "p90 ms", "p99 ms", "requests", "errors",
-                   "client CPU", "vs /health"):
+                   "server CPU µs/req", "client CPU", "vs /health"):
         table.add_column(header, justify="left" if header == "endpoint" else "right", no_wrap=True)
     for row in rows:
         table.add_row("POST /verify", str(row.workers), str(row.connections), *_load_cells(row.verify),
@@ -73,12 +78,13 @@ def _issue_setup(row: IssueRow) -> str:
 def issuance_table(rows: list[IssueRow]) -> Table:
     """Return the issuance table."""
     table = Table(title="Issuance: POST /licenses with a department token (1 worker)")
-    for header in ("setup", "licenses/s", "p50 ms", "p99 ms", "issued", "errors"):
+    for header in ("setup", "licenses/s", "p50 ms", "p99 ms", "issued", "errors", "server CPU ms/license"):
         table.add_column(header, justify="left" if header == "setup" else "right")
     for row in rows:
         r: IssueResult = row.result
+        cpu = "n/a" if row.cpu_ms_per_license is None else f"{row.cpu_ms_per_license:.1f}"
         table.add_row(_issue_setup(row), f"{r.per_second:,.1f}", f"{r.p50_ms:.1f}", f"{r.p99_ms:.1f}",
-                      str(r.issued), str(r.errors))
+                      str(r.issued), str(r.errors), cpu)
     return table
 
 
@@ -91,16 +97,18 @@ def detail_tables(results: Results) -> list[Table]:
     return tables
 
 
-def _latency(result: LoadResult) -> str:
-    return f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms"
+def _latency(measured: EndpointLoad) -> str:
+    result, us = measured.load, measured.cpu_us_per_request
+    cpu = "" if us is None else f"; server CPU {us:,.0f} µs/req"
+    return f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms{cpu}"
 
 
 def _http_summary(row: HttpRow) -> list[tuple[str, str, str]]:
     setup = f"{row.workers} worker{'s' if row.workers > 1 else ''}, {row.connections} connections"
     return [
-        ("POST /verify", setup, f"{_n(row.verify.rps)} req/s, {_latency(row.verify)}"),
-        ("GET /health", setup, f"{_n(row.health.rps)} req/s, {_latency(row.health)}"),
-        ("/verify ÷ /health", setup, f"{row.ratio:.2f}×"),
+        ("POST /verify", setup, f"{_n(row.verify.load.rps)} req/s, {_latency(row.verify)}"),
+        ("GET /health", setup, f"{_n(row.health.load.rps)} req/s, {_latency(row.health)}"),
+        ("/verify ÷ /health", setup, f"{row.ratio:.2f}× throughput"),
     ]
 
 
@@ -119,7 +127,8 @@ def summary_rows(results: Results) -> list[tuple[str, str, str]]:
     for row in results.http:
         rows.extend(_http_summary(row))
     for row in results.issuance:
-        rows.append(("POST /licenses", _issue_setup(row), f"{row.result.per_second:,.1f} licenses/s"))
+        cpu = "" if row.cpu_ms_per_license is None else f"; server CPU {row.cpu_ms_per_license:.0f} ms/license"
+        rows.append(("POST /licenses", _issue_setup(row), f"{row.result.per_second:,.1f} licenses/s{cpu}"))
     return rows
 
 

@@ -10,18 +10,33 @@ from bench.offline import OfflineRates, QRSize
 
 
 @dataclass(frozen=True)
+class EndpointLoad:
+    """One endpoint's load result and the CPU time the server spent meanwhile."""
+
+    load: LoadResult
+    server_cpu: float | None  # seconds, all server processes, warm-up included; None without /proc
+
+    @property
+    def cpu_us_per_request(self) -> float | None:
+        """Return server CPU microseconds per request, which other processes on the machine hardly disturb."""
+        if self.server_cpu is None or not self.load.completed:
+            return None
+        return self.server_cpu / self.load.completed * 1e6
+
+
+@dataclass(frozen=True)
 class HttpRow:
     """POST /verify and GET /health against one server configuration."""
 
     workers: int
     connections: int
-    verify: LoadResult
-    health: LoadResult
+    verify: EndpointLoad
+    health: EndpointLoad
 
     @property
     def ratio(self) -> float:
         """Return /verify throughput as a fraction of /health throughput."""
-        return self.verify.rps / self.health.rps if self.health.rps else 0.0
+        return self.verify.load.rps / self.health.load.rps if self.health.load.rps else 0.0
 
 
 @dataclass(frozen=True)
@@ -30,6 +45,14 @@ class IssueRow:
 
     backend: str
     result: IssueResult
+    server_cpu: float | None = None  # seconds, whole run; None without /proc
+
+    @property
+    def cpu_ms_per_license(self) -> float | None:
+        """Return server CPU milliseconds per license issued."""
+        if self.server_cpu is None or not self.result.issued:
+            return None
+        return self.server_cpu / self.result.issued * 1000
 
 
 @dataclass

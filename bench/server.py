@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -82,6 +83,23 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
+def group_cpu_seconds(pgid: int) -> float | None:
+    """Return the CPU time (user + system) used so far by the live processes of a process group (Linux /proc)."""
+    total, ticks = 0, os.sysconf("SC_CLK_TCK")
+    try:
+        entries = [entry for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        if int(fields[2]) == pgid:  # fields after the command: state ppid pgrp ... utime(12) stime(13)
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def _tail(path: Path, lines: int = 30) -> str:
     """Return the last lines of a log file."""
     try:
@@ -90,13 +108,25 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
+@dataclass(frozen=True)
+class Served:
+    """A running hub: its URL and the process group its uvicorn processes belong to."""
+
+    base_url: str
+    pgid: int
+
+    def cpu_seconds(self) -> float | None:
+        """Return the CPU time the server's processes have used so far (None where /proc is missing)."""
+        return group_cpu_seconds(self.pgid)
+
+
 @contextmanager
-def running_hub(site: HubSite, workers: int = 1) -> Iterator[str]:
-    """Serve the site with uvicorn for the duration of the block; yield its base URL."""
+def running_hub(site: HubSite, workers: int = 1) -> Iterator[Served]:
+    """Serve the site with uvicorn for the duration of the block."""
     log_path = site.root / f"uvicorn-{workers}w.log"
     process = start_server(site, workers, log_path)
     try:
         wait_ready(process, site.base_url, log_path)
-        yield site.base_url
+        yield Served(site.base_url, process.pid)
     finally:
         stop_server(process)

@@ -246,3 +246,10 @@ def test_bad_trust_list_document_is_rejected(doc, path, value):
 def test_issuer_with_an_algorithm_this_verifier_lacks_is_left_out(doc, keys):
     trust = TrustList.from_document(_broken(doc, ("issuers", 1, "alg"), "SM2"))
     assert set(trust.issuers) == {keys["dept-a"].signer.kid}
+
+
+@pytest.mark.parametrize("code", ["11990100MB0000019", "11990100mb0000019l", "", "11990100MB0000019L0"])
+def test_trust_list_with_a_malformed_department_code_is_rejected(doc, code):
+    issuers = [dict(doc["issuers"][0], department=dict(doc["issuers"][0]["department"], code=code))]
+    with pytest.raises(TrustListError):
+        TrustList.from_document(dict(doc, issuers=issuers))

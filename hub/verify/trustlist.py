@@ -133,6 +133,13 @@ def _certificate(entry: Any) -> tuple[bytes, Any]:
         raise TrustListError("bad_document", "certificate is not base64 DER") from None
 
 
+def _code(department: Any) -> str:
+    code = _get(department, "code", str)
+    if len(code) != 18 or not all(c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ" for c in code):
+        raise TrustListError("bad_document", "department.code must be 18 characters 0-9A-Z")
+    return code
+
+
 def _issuer(entry: Any) -> TrustedIssuer:
     der, public_key = _certificate(entry)
     kid = kid_for_certificate(der)
@@ -144,7 +151,7 @@ def _issuer(entry: Any) -> TrustedIssuer:
     department = _get(entry, "department", dict)
     return TrustedIssuer(
         kid=kid, alg=alg, public_key=public_key,
-        code=_get(department, "code", str), name=_get(department, "name", str),
+        code=_code(department), name=_get(department, "name", str),
         not_before=_time(entry, "not_before"), not_after=_time(entry, "not_after"),
         license_types=_strings(_list(entry, "license_types"), "license_types"),
     )
