@@ -24,7 +24,6 @@ install-test: $(TEST_STAMP)
 run: $(STAMP)
 	mkdir -p var
 	$(BIN)/hub demo
-	@echo "Demo credentials: var/demo/credentials.json"
 	@echo "API docs:  http://127.0.0.1:$(HUB_PORT)/docs"
 	@echo "Verify:    POST http://127.0.0.1:$(HUB_PORT)/verify"
 	$(BIN)/hub serve --port $(HUB_PORT)

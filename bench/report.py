@@ -58,16 +58,21 @@ def _load_cells(measured: EndpointLoad) -> tuple[str, ...]:
             _n(result.requests), str(result.errors), _cpu(measured), f"{result.client_cpu:.0%}")
 
 
+def _workers(count: int) -> str:
+    return f"{count} worker{'s' if count > 1 else ''}"
+
+
 def http_table(rows: list[HttpRow]) -> Table:
     """Return the HTTP load table, two lines per server configuration."""
-    table = Table(title="HTTP under load (uvicorn on 127.0.0.1, closed-loop keep-alive connections)")
-    for header in ("endpoint", "workers", "conns", "req/s", "p50 ms", "p90 ms", "p99 ms", "requests", "errors",
-                   "server CPU µs/req", "client CPU", "vs /health"):
-        table.add_column(header, justify="left" if header == "endpoint" else "right", no_wrap=True)
+    connections = ", ".join(sorted({str(row.connections) for row in rows}))
+    table = Table(title=f"HTTP under load: uvicorn on 127.0.0.1, {connections} keep-alive connections, closed loop",
+                  caption="srv µs/req: server CPU per request, all uvicorn processes; gen CPU: load generator busy")
+    for header in ("endpoint", "server", "req/s", "p50 ms", "p90 ms", "p99 ms", "requests", "errors",
+                   "srv µs/req", "gen CPU", "÷ /health"):
+        table.add_column(header, justify="left" if header in ("endpoint", "server") else "right", no_wrap=True)
     for row in rows:
-        table.add_row("POST /verify", str(row.workers), str(row.connections), *_load_cells(row.verify),
-                      f"{row.ratio:.2f}×")
-        table.add_row("GET /health", str(row.workers), str(row.connections), *_load_cells(row.health), "1.00×")
+        table.add_row("POST /verify", _workers(row.workers), *_load_cells(row.verify), f"{row.ratio:.2f}×")
+        table.add_row("GET /health", _workers(row.workers), *_load_cells(row.health), "1.00×")
     return table
 
 
@@ -104,7 +109,7 @@ def _latency(measured: EndpointLoad) -> str:
 
 
 def _http_summary(row: HttpRow) -> list[tuple[str, str, str]]:
-    setup = f"{row.workers} worker{'s' if row.workers > 1 else ''}, {row.connections} connections"
+    setup = f"{_workers(row.workers)}, {row.connections} connections"
     return [
         ("POST /verify", setup, f"{_n(row.verify.load.rps)} req/s, {_latency(row.verify)}"),
         ("GET /health", setup, f"{_n(row.health.load.rps)} req/s, {_latency(row.health)}"),

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import qrcode
 from rich.console import Console
 from sqlalchemy.orm import Session
 
@@ -17,6 +16,7 @@ from hub.bootstrap import initialise
 from hub.core.ids import make_credit_code, make_resident_id
 from hub.core.settings import Settings
 from hub.licenses.models import Holder, LicenseIssue
+from hub.licenses.qrimage import make_qr
 from hub.licenses.service import issue_license
 from hub.main import create_app
 from hub.auth import clients
@@ -144,9 +144,7 @@ def _write_credentials(path: Path, credentials: dict) -> None:
 
 
 def _print_qr(console: Console, text: str) -> None:
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2)
-    code.add_data(text)
-    code.make(fit=True)
+    code = make_qr(text)
     console.print(f"Sample e-license QR (营业执照, version {code.version}):")
     code.print_ascii(invert=True)
     console.print(text, soft_wrap=True, highlight=False, markup=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,13 +20,18 @@ class Settings(BaseSettings):
     s3_access_key: str | None = None
     s3_secret_key: SecretStr | None = None
     key_passphrase: SecretStr | None = None  # default: generated into var_dir for the demo
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: str = ""  # default: http://127.0.0.1:{port}
     port: int = 8000
     license_types_dir: Path = Path("schemas/license-types")
     access_token_ttl: int = Field(default=600, ge=60, le=3600)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     verify_rate_limit: str = "600/minute"
     run_migrations: bool = True
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> Settings:
+        self.public_url = (self.public_url or f"http://127.0.0.1:{self.port}").rstrip("/")
+        return self
 
     def resolved_database_url(self) -> str:
         """Return the configured database URL, or the embedded SQLite file."""
