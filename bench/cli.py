@@ -48,7 +48,7 @@ QUICK = Plan(label="quick", cpu_seconds=0.5, http_seconds=2.0, warmup=0.5, issue
 
 def parse_args(argv: list[str] | None) -> tuple[Plan, bool]:
     """Return the plan the command line asks for, and whether to print Markdown."""
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split(":")[1].strip())
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Run every hub benchmark once.")
     parser.add_argument("--quick", action="store_true", help="short durations, for a smoke run")
     parser.add_argument("--markdown", action="store_true", help="also print the summary as a Markdown table")
     parser.add_argument("--connections", type=int, help="concurrent connections of the HTTP load (default 32)")
@@ -210,5 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as error:  # ServerError, LoadError, a QR that does not verify
         console.print(f"[red]Benchmark failed:[/] {error}", markup=True, highlight=False)
         return 1
+    except KeyboardInterrupt:  # servers, temp files and the scratch database are already cleaned up
+        console.print("[yellow]Interrupted.[/]")
+        return 130
     print_results(console, results, markdown=markdown)
     return 0

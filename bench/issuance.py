@@ -40,6 +40,8 @@ class IssueResult:
 
 @dataclass
 class _Tally:
+    """Latencies of the licenses issued and the failures, shared by the clients."""
+
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     first_error: str = ""

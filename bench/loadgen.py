@@ -101,14 +101,17 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Send the first request as soon as the connection is up."""
         self._transport = transport
         self._send()
 
     def _send(self) -> None:
+        """Send the request again and note when."""
         self._sent = perf_counter()
         self._transport.write(self._request)
 
     def data_received(self, data: bytes) -> None:
+        """Collect the response; once complete, record it and send the next request or finish."""
         self._buffer += data
         try:
             length = response_length(self._buffer)
@@ -126,11 +129,13 @@ class _Connection(asyncio.Protocol):
             self._finish(error=False)
 
     def _finish(self, *, error: bool) -> None:
+        """Close the connection and tell the driver whether it failed."""
         if not self._done.done():
             self._done.set_result(error)
         self._transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """Treat a close by the server as a failure unless the connection already finished."""
         if not self._done.done():  # the server closed while a request was outstanding
             self._done.set_result(True)
 
@@ -197,6 +202,7 @@ def run(spec: LoadSpec) -> LoadResult:
 
 
 def _parse(argv: list[str]) -> LoadSpec:
+    """Return the load spec the command line describes."""
     parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--path", default="/health")

@@ -48,17 +48,20 @@ def offline_table(rates: OfflineRates) -> Table:
 
 
 def _cpu(measured: EndpointLoad) -> str:
+    """Format server CPU microseconds per request."""
     us = measured.cpu_us_per_request
     return "n/a" if us is None else f"{us:,.0f}"
 
 
 def _load_cells(measured: EndpointLoad) -> tuple[str, ...]:
+    """Return the HTTP table cells of one endpoint's load."""
     result = measured.load
     return (_n(result.rps), f"{result.p50_ms:.1f}", f"{result.p90_ms:.1f}", f"{result.p99_ms:.1f}",
             _n(result.requests), str(result.errors), _cpu(measured), f"{result.client_cpu:.0%}")
 
 
 def _workers(count: int) -> str:
+    """Return "1 worker" or "N workers"."""
     return f"{count} worker{'s' if count > 1 else ''}"
 
 
@@ -77,12 +80,13 @@ def http_table(rows: list[HttpRow]) -> Table:
 
 
 def _issue_setup(row: IssueRow) -> str:
+    """Return "backend, sequential" or "backend, N clients"."""
     return f"{row.backend}, " + ("sequential" if row.result.clients == 1 else f"{row.result.clients} clients")
 
 
 def issuance_table(rows: list[IssueRow]) -> Table:
     """Return the issuance table."""
-    table = Table(title="Issuance: POST /licenses with a department token (1 worker)")
+    table = Table(title="Issuance: POST /licenses with a department token, on the first server")
     for header in ("setup", "licenses/s", "p50 ms", "p99 ms", "issued", "errors", "server CPU ms/license"):
         table.add_column(header, justify="left" if header == "setup" else "right")
     for row in rows:
@@ -103,12 +107,14 @@ def detail_tables(results: Results) -> list[Table]:
 
 
 def _latency(measured: EndpointLoad) -> str:
+    """Return p50, p99 and server CPU per request as one phrase."""
     result, us = measured.load, measured.cpu_us_per_request
     cpu = "" if us is None else f"; server CPU {us:,.0f} µs/req"
     return f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms{cpu}"
 
 
 def _http_summary(row: HttpRow) -> list[tuple[str, str, str]]:
+    """Return the summary rows of one server configuration."""
     setup = f"{_workers(row.workers)}, {row.connections} connections"
     return [
         ("POST /verify", setup, f"{_n(row.verify.load.rps)} req/s, {_latency(row.verify)}"),

@@ -23,6 +23,7 @@ def step(progress: Progress, description: str, seconds: float | None = None) -> 
     task = progress.add_task(description, total=seconds)
 
     def tick(elapsed: float) -> None:
+        """Move the bar to elapsed seconds."""
         if seconds:
             progress.update(task, completed=min(elapsed, seconds))
 

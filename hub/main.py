@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from limits import parse as parse_limit
 from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import SlidingWindowCounterRateLimiter
 from starlette.concurrency import run_in_threadpool
 
 from hub.auth.router import router as auth_router
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.state.keyring, app.state.token_jwk, app.state.token_keys = keyring, token_jwk, token_keys
     app.state.license_types = license_types
     app.state.trust = TrustCache(session_factory, license_types, passphrase=passphrase, clock=clock)
-    app.state.verify_limiter = MovingWindowRateLimiter(MemoryStorage())
+    app.state.verify_limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
     app.state.verify_limit = parse_limit(settings.verify_rate_limit)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

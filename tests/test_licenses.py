@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from hub.core.ids import parse_license_identifier
 from hub.licenses.tables import License
+from hub.verify.models import VerifyOut
 from tests.conftest import bearer
 from tests.licenses import BUSINESS, business_license_request, no_crime_request
 
@@ -37,6 +38,7 @@ def test_issued_license_has_a_gb_t_36904_identifier_and_verifies(hub, department
     assert identifier.version == 1 and identifier.serial.startswith("2026")
     assert body["qr"].startswith("HUB1:") and body["valid_until"] is None
     verified = hub.client.post("/verify", json={"qr": body["qr"]}).json()
+    VerifyOut.model_validate(verified)  # the documented response model describes the real answer
     assert verified["valid"] is True and verified["status"] == "valid"
     assert verified["license"]["id"] == body["id"]
     assert verified["license"]["fields"] == {"legal_representative": "林建华"}

@@ -164,11 +164,11 @@ def _next_serial(session: Session, issuer_code: str, type_code: str, year: int) 
 
 def _store_images(session: Session, store: ObjectStore, row: License) -> None:
     written = session.info.setdefault("written_objects", [])
-    for name, render, content_type in (("qr.png", qrimage.qr_png, "image/png"),
-                                       ("qr.svg", qrimage.qr_svg, "image/svg+xml")):
+    png, svg = qrimage.render(row.qr_text)
+    for name, data, content_type in (("qr.png", png, "image/png"), ("qr.svg", svg, "image/svg+xml")):
         key = object_key(row.identifier, name)
         written.append((store, key))
-        store.put(key, render(row.qr_text), content_type=content_type)
+        store.put(key, data, content_type=content_type)
 
 
 def object_key(identifier: str, name: str) -> str:
