@@ -39,7 +39,7 @@ test: $(TEST_STAMP) services
 	$(BIN)/python -m pytest
 
 bench: $(TEST_STAMP) services
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --markdown
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
