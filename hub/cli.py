@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from hub.core.settings import Settings
+from hub.core.settings import Settings, write_secret_json
 
 app = typer.Typer(help="政务数据共享与电子证照交换枢纽 — exchange hub operator commands", no_args_is_help=True)
 console = Console()
@@ -26,7 +24,7 @@ def init() -> None:
         console.print("[green]Already initialised.[/green] Operator client exists; its secret is not shown again.")
         return
     path = settings.var_dir / "operator-credentials.json"
-    _write_secret_file(path, credentials)
+    write_secret_json(path, credentials)
     console.print(f"[green]Initialised.[/green] Operator client [bold]{credentials['client_id']}[/bold]; "
                   f"secret written to {path} (shown once).")
 
@@ -67,13 +65,6 @@ def _check_license_types(settings: Settings) -> None:
     except LicenseTypeError as exc:
         console.print(f"[red]Cannot start: broken license type definition[/red]\n{exc}", markup=True)
         raise typer.Exit(code=2) from None
-
-
-def _write_secret_file(path: Path, content: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(content, handle, ensure_ascii=False, indent=2)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -14,7 +13,7 @@ from sqlalchemy.orm import Session
 from hub.auth.tokens import Principal
 from hub.bootstrap import initialise
 from hub.core.ids import make_credit_code, make_resident_id
-from hub.core.settings import Settings
+from hub.core.settings import Settings, write_secret_json
 from hub.licenses.models import Holder, LicenseIssue
 from hub.licenses.qrimage import make_qr
 from hub.licenses.service import issue_license
@@ -111,7 +110,7 @@ def load_demo(settings: Settings, *, console: Console) -> DemoSummary:
                                          idempotency_key=f"demo-{n}", now=state.clock())
             issued += created
             sample = sample or row.qr_text
-    _write_credentials(path, credentials)
+    write_secret_json(path, credentials)
     console.print(f"Demo: {len(DEPARTMENTS)} departments, {len(demo_licenses())} licenses ({issued} new).")
     _print_qr(console, sample)
     return DemoSummary(credentials_path=path, licenses=len(demo_licenses()), sample_qr=sample)
@@ -134,13 +133,6 @@ def _reuse_or_reset(session: Session, previous: dict | None, *, role: str, depar
         return {k: previous[k] for k in ("client_id", "client_secret", "scopes")}
     client = clients.clients_of(session, role=role, department_id=department_id)[0]
     return clients.reset_client_secret(session, client.client_id).model_dump()
-
-
-def _write_credentials(path: Path, credentials: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(credentials, handle, ensure_ascii=False, indent=2)
 
 
 def _print_qr(console: Console, text: str) -> None:

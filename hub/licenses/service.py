@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 import orjson
 from sqlalchemy import insert, select, update
@@ -21,10 +21,10 @@ from hub.licenses.tables import IdempotencyRecord, License, SerialCounter
 from hub.licenses.types import LicenseDataError, LicenseType, validate_license_data
 from hub.registry.service import get_department
 from hub.trust.service import KeyRing, b64url
+from hub.verify.core import CHINA_STANDARD_TIME
 from hub.verify.qr import LicenseClaims, encode_qr
 
 log = logging.getLogger("hub.licenses")
-CHINA = timezone(timedelta(hours=8))
 SERIAL_DIGITS = 6  # serial = YYYY + 6 digits: stays a CBOR uint32 in the QR
 
 
@@ -130,7 +130,7 @@ def _validated(license_type: LicenseType, request: LicenseIssue) -> dict:
 
 
 def _validity(license_type: LicenseType, request: LicenseIssue, now: datetime) -> tuple[date, date | None]:
-    valid_from = request.valid_from or now.astimezone(CHINA).date()
+    valid_from = request.valid_from or now.astimezone(CHINA_STANDARD_TIME).date()
     valid_until = request.valid_until
     if valid_until is None and license_type.default_validity_days:
         valid_until = valid_from + timedelta(days=license_type.default_validity_days - 1)

@@ -18,17 +18,13 @@ from hub.core.errors import HubError
 from hub.trust import certs
 from hub.trust.signer import KeySigner, kid_for_certificate
 from hub.trust.tables import HubKey
-from hub.verify.trustlist import TrustList, sign_trust_list
+from hub.verify.trustlist import TrustList, b64url, sign_trust_list
 
 TRUST_LIST_FORMAT = "hub-trust-list/1"
 
 
 class NoActiveKey(HubError):
     status, code, title = 409, "no_active_key", "The department has no active issuer key"
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def _spki_kid(public_key) -> str:

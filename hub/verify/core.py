@@ -6,7 +6,6 @@ docs/qr-format.md ("Verification"); the hub's online check adds revoked and susp
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
@@ -23,7 +22,7 @@ from hub.verify.qr import (
     decode_qr,
     sig_structure,
 )
-from hub.verify.trustlist import LicenseTypeInfo, QRFieldDef, TrustedIssuer, TrustList
+from hub.verify.trustlist import LicenseTypeInfo, QRFieldDef, TrustedIssuer, TrustList, b64url
 
 # Validity is by calendar date in China Standard Time, which has no daylight saving.
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
@@ -160,5 +159,4 @@ def license_view(claims: LicenseClaims, info: LicenseTypeInfo | None) -> dict:
 
 def issuer_view(issuer: TrustedIssuer) -> dict:
     """Return the JSON-friendly description of an issuer that a result carries."""
-    kid = base64.urlsafe_b64encode(issuer.kid).rstrip(b"=").decode("ascii")
-    return {"code": issuer.code, "name": issuer.name, "kid": kid}
+    return {"code": issuer.code, "name": issuer.name, "kid": b64url(issuer.kid)}

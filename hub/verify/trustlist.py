@@ -93,7 +93,8 @@ class TrustList:
         return cls(MappingProxyType(by_kid), MappingProxyType(by_code), _time(doc, "issued_at"))
 
 
-def _b64url(data: bytes) -> str:
+def b64url(data: bytes) -> str:
+    """Encode base64url without padding (RFC 7515 §2)."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
@@ -143,7 +144,7 @@ def _code(department: Any) -> str:
 def _issuer(entry: Any) -> TrustedIssuer:
     der, public_key = _certificate(entry)
     kid = kid_for_certificate(der)
-    if _get(entry, "kid", str) != _b64url(kid):  # kid is bound to the certificate (EU DCC rule)
+    if _get(entry, "kid", str) != b64url(kid):  # kid is bound to the certificate (EU DCC rule)
         raise TrustListError("bad_document", "kid does not match the certificate")
     alg = _get(entry, "alg", str)
     if algorithm_for_key(public_key) != alg:
@@ -182,7 +183,7 @@ def issuer_entry(cert_der: bytes, *, code: str, name: str, license_types: Iterab
     if alg is None:
         raise ValueError("the certificate key is neither ECDSA P-256 nor Ed25519")
     return {
-        "kid": _b64url(kid_for_certificate(cert_der)),
+        "kid": b64url(kid_for_certificate(cert_der)),
         "department": {"code": code, "name": name},
         "alg": alg,
         "certificate": base64.b64encode(cert_der).decode("ascii"),
