@@ -274,11 +274,25 @@ def test_malformed_text_is_rejected_with_a_code(valid_text, parts, make_text, co
 
 
 def test_extra_trailing_payload_elements_are_ignored(parts, keys):
-    items = cbor2.loads(parts[2]) + ["a later element", {"k": [1, 2.5]}]
+    items = cbor2.loads(parts[2]) + [[1, 7], "a later element", {"k": [1, 2.5]}]
     payload = cbor2.dumps(items)
     signature = keys["dept-a"].signer.sign(sig_structure(parts[0], payload))
     decoded = decode_qr(_sign1([parts[0], {}, payload, signature]))
-    assert decoded.claims == replace(mv.demo_business_license(), issuer_code=None)
+    assert decoded.claims == replace(mv.demo_business_license(), issuer_code=None, status_ref=(1, 7))
+
+
+@pytest.mark.parametrize("status_ref", ["x", [1], [1, -2], [1, 2, 3], [2**32, 1]])
+def test_a_malformed_status_reference_is_bad_payload(parts, keys, status_ref):
+    payload = cbor2.dumps(cbor2.loads(parts[2]) + [status_ref])
+    signature = keys["dept-a"].signer.sign(sig_structure(parts[0], payload))
+    with pytest.raises(QRFormatError) as caught:
+        decode_qr(_sign1([parts[0], {}, payload, signature]))
+    assert caught.value.code == "bad_payload"
+
+
+def test_status_reference_round_trips(keys):
+    claims = replace(mv.demo_business_license(), status_ref=(3, 131071))
+    assert decode_qr(encode_qr(claims, keys["dept-a"].signer)).claims.status_ref == (3, 131071)
 
 
 def _decode_or_format_error(text) -> None:

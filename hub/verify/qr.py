@@ -59,6 +59,10 @@ def _is_field_value(value: Any) -> bool:
         type(value) is float and math.isfinite(value))
 
 
+def _is_status_ref(value: Any) -> bool:
+    return isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_uint(v, 2**32 - 1) for v in value)
+
+
 def _claims_problem(c: LicenseClaims) -> str | None:
     if _is_day(c.valid_until) and _is_day(c.valid_from) and c.valid_until < c.valid_from:
         return "valid_until is before valid_from"
@@ -71,6 +75,7 @@ def _claims_problem(c: LicenseClaims) -> str | None:
         (c.valid_until is None or _is_day(c.valid_until), "valid_until must be a date or None"),
         (all(isinstance(v, str) and v for v in (c.holder_id, c.holder_name)), "holder id/name missing"),
         (all(_is_field_value(v) for v in c.fields), "fields hold str/date/int/float/bool/None"),
+        (c.status_ref is None or _is_status_ref(c.status_ref), "status_ref is (list number, index)"),
     ]
     return next((message for ok, message in checks if not ok), None)
 
@@ -93,6 +98,7 @@ class LicenseClaims:
     holder_id: str
     holder_name: str
     fields: tuple = ()
+    status_ref: tuple[int, int] | None = None  # (status list number, index): W3C Bitstring Status List
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", tuple(self.fields))
@@ -151,7 +157,7 @@ def encode_qr(claims: LicenseClaims, signer: Signer) -> str:
         raise ValueError("claims to sign need their issuer_code")
     payload = cbor2.dumps([claims.type_code, claims.serial, claims.version,
                            day_number(claims.valid_from), until, claims.holder_id, claims.holder_name,
-                           fields], canonical=True)
+                           fields, *([list(claims.status_ref)] if claims.status_ref else [])], canonical=True)
     signature = signer.sign(sig_structure(protected, payload))
     # RFC 9052 §4.2: COSE_Sign1 = [protected, unprotected, payload, signature], tag 18.
     message = cbor2.CBORTag(_COSE_SIGN1_TAG, [protected, {}, payload, signature])
@@ -206,9 +212,12 @@ def _claims(payload: bytes) -> LicenseClaims:
     if not isinstance(fields, list):
         raise QRFormatError("bad_payload", "fields must be an array")
     until = None if end is None else date_from_day_number(end)
+    status_ref = items[PAYLOAD_ELEMENTS] if len(items) > PAYLOAD_ELEMENTS else None
+    if status_ref is not None and not _is_status_ref(status_ref):
+        raise QRFormatError("bad_payload", "element 8 must be [status list number, index]")
     try:
-        return LicenseClaims(type_code, None, serial, version, date_from_day_number(start),
-                             until, holder_id, holder_name, tuple(fields))
+        return LicenseClaims(type_code, None, serial, version, date_from_day_number(start), until,
+                             holder_id, holder_name, tuple(fields), tuple(status_ref) if status_ref else None)
     except ValueError as error:
         raise QRFormatError("bad_payload", str(error)) from None
 

@@ -184,7 +184,7 @@ def _signature_cases(keys: dict[str, KeyPair]) -> dict[str, tuple[str, str]]:
     return {
         "valid.txt": (valid, "valid"),
         "valid_eddsa.txt": (encode_qr(demo_marriage_certificate(), b), "valid"),
-        "valid_extra_elements.txt": (_text(_sign1({1: -7, 4: a.kid}, _payload(demo, "later", {1: 2}), a.sign)),
+        "valid_extra_elements.txt": (_text(_sign1({1: -7, 4: a.kid}, _payload(demo, [1, 7], "later", {1: 2}), a.sign)),
                                      "valid"),
         "expired.txt": (encode_qr(replace(demo, serial=2021000007, valid_from=date(2021, 12, 1),
                                           valid_until=date(2026, 11, 30)), a), "expired"),
