@@ -6,7 +6,7 @@ docs/qr-format.md ("Verification"); the hub's online check adds revoked and susp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
@@ -22,6 +22,7 @@ from hub.verify.qr import (
     decode_qr,
     sig_structure,
 )
+from hub.verify.statuslist import StatusListView, list_id
 from hub.verify.trustlist import LicenseTypeInfo, QRFieldDef, TrustedIssuer, TrustList, b64url
 
 # Validity is by calendar date in China Standard Time, which has no daylight saving.
@@ -39,7 +40,7 @@ class Status(StrEnum):
     BAD_SIGNATURE = "bad_signature"
     UNKNOWN_ISSUER = "unknown_issuer"
     MALFORMED = "malformed"
-    # Only the hub's online check (status lists) sets these; verify() never does.
+    # Set only when status lists are given (the hub's online check, or an offline verifier's cache).
     REVOKED = "revoked"
     SUSPENDED = "suspended"
 
@@ -54,6 +55,7 @@ class Result:
     message: str
     message_en: str
     reason: str | None = None
+    status_list_age: int | None = None  # seconds since the status lists used were issued; None: not checked
 
     @property
     def valid(self) -> bool:
@@ -62,14 +64,15 @@ class Result:
 
     @classmethod
     def of(cls, status: Status, *, license: dict | None = None, issuer: dict | None = None,
-           reason: str | None = None) -> Result:
+           reason: str | None = None, status_list_age: int | None = None) -> Result:
         """Build a result with the status's standard messages."""
         message, message_en = messages_for(status.value)
-        return cls(status, license, issuer, message, message_en, reason)
+        return cls(status, license, issuer, message, message_en, reason, status_list_age)
 
 
-def verify(qr_text: str, trust: TrustList, now: datetime) -> Result:
-    """Check a QR text offline against trust at now; never raise, whatever qr_text holds."""
+def verify(qr_text: str, trust: TrustList, now: datetime,
+           status_lists: Mapping[str, StatusListView] | None = None) -> Result:
+    """Check a QR text against trust at now, and against status lists when given; never raise."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")  # a caller bug, not a property of the QR
     try:
@@ -84,7 +87,22 @@ def verify(qr_text: str, trust: TrustList, now: datetime) -> Result:
         license = license_view(claims, trust.types.get(claims.type_code))
     except QRFormatError as error:
         return Result.of(Status.MALFORMED, reason=error.code)
-    return Result.of(validity_status(claims, now), license=license, issuer=issuer_view(issuer))
+    revoked, age = _list_status(claims, issuer.code, status_lists, now)
+    status = revoked or validity_status(claims, now)
+    return Result.of(status, license=license, issuer=issuer_view(issuer), status_list_age=age)
+
+
+def _list_status(claims: LicenseClaims, issuer_code: str, lists: Mapping[str, StatusListView] | None,
+                 now: datetime) -> tuple[Status | None, int | None]:
+    """Return revoked or suspended when a status list says so, and the age of the lists consulted."""
+    if lists is None or claims.status_ref is None:
+        return None, None
+    list_no, index = claims.status_ref
+    found = [(lists.get(list_id(issuer_code, list_no, purpose)), status)
+             for purpose, status in (("revocation", Status.REVOKED), ("suspension", Status.SUSPENDED))]
+    views = [view for view, _ in found if view is not None]
+    age = max(0, int((now - min(v.valid_from for v in views)).total_seconds())) if views else None
+    return next((status for view, status in found if view is not None and view.is_set(index)), None), age
 
 
 def _authenticate(decoded: DecodedQR, trust: TrustList) -> TrustedIssuer | Result:
