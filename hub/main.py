@@ -24,13 +24,15 @@ from hub.core.http import BodyLimitMiddleware
 from hub.core.settings import Settings
 from hub.core.storage import S3Store, open_store
 from hub.licenses.router import router as licenses_router
+from hub.licenses.verify_router import router as verify_router
 from hub.licenses.types import load_license_types
 from hub.migrations import upgrade
 from hub.registry.router import router as registry_router
+from hub.status.router import router as status_router
+from hub.status.service import StatusCache
 from hub.trust.cache import TrustCache
 from hub.trust.router import router as trust_router
 from hub.trust.service import KeyRing, ensure_hub_keys, token_public_keys
-from hub.verify.router import router as verify_router
 
 log = logging.getLogger("hub")
 
@@ -69,11 +71,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.state.keyring, app.state.token_jwk, app.state.token_keys = keyring, token_jwk, token_keys
     app.state.license_types = license_types
     app.state.trust = TrustCache(session_factory, license_types, passphrase=passphrase, clock=clock)
+    app.state.status = StatusCache(session_factory, passphrase=passphrase, base_url=settings.public_url)
     app.state.verify_limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
     app.state.verify_limit = parse_limit(settings.verify_rate_limit)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    for router in (auth_router, registry_router, trust_router, licenses_router, verify_router):
+    for router in (auth_router, registry_router, trust_router, licenses_router, status_router, verify_router):
         app.include_router(router)
     _add_probes(app)
     return app

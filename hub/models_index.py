@@ -5,4 +5,5 @@ def import_all_tables() -> None:
     import hub.auth.tables  # noqa: F401
     import hub.licenses.tables  # noqa: F401
     import hub.registry.tables  # noqa: F401
+    import hub.status.tables  # noqa: F401
     import hub.trust.tables  # noqa: F401

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Holder(BaseModel):
@@ -43,6 +43,7 @@ class LicenseOut(BaseModel):
     type_name: str
     version: int
     status: str
+    superseded_by: str | None = None
     issuer: IssuerOut
     holder: Holder
     data: dict[str, Any]
@@ -70,3 +71,30 @@ class LicenseTypeOut(BaseModel):
     qr_fields: list[str]
     default_validity_days: int | None
     issuers: list[str]
+
+
+class LifecycleChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, description="why (recorded in the license history)")
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+
+class ReissueRequest(LifecycleChange):
+    data: dict[str, Any] = Field(default_factory=dict, description="changed fields; the rest is kept")
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+
+class LicenseEventOut(BaseModel):
+    action: str
+    reason: str | None
+    actor: str
+    at: datetime
+    related: str | None

@@ -7,9 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response
 
 from hub.auth.deps import IssuerDep, ReaderDep
-from hub.core.db import SessionDep
-from hub.licenses import service
-from hub.licenses.models import LicenseIssue, LicenseOut, LicenseTypeOut
+from hub.core.db import SessionDep, after_commit
+from hub.licenses import lifecycle, service
+from hub.licenses.models import (
+    LicenseEventOut,
+    LicenseIssue,
+    LicenseOut,
+    LicenseTypeOut,
+    LifecycleChange,
+    ReissueRequest,
+)
 
 router = APIRouter(tags=["licenses"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
@@ -49,3 +56,39 @@ def qr_png(license_id: str, request: Request, session: SessionDep, principal: Re
 def qr_svg(license_id: str, request: Request, session: SessionDep, principal: ReaderDep) -> Response:
     data = service.license_image(session, request.app.state.store, license_id, "qr.svg", principal=principal)
     return Response(data, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=300"})
+
+
+def _change(action: str, summary: str):
+    def change(license_id: str, body: LifecycleChange, request: Request, session: SessionDep,
+               principal: IssuerDep) -> LicenseOut:
+        state = request.app.state
+        row = lifecycle.change_status(session, license_id, action, reason=body.reason, principal=principal,
+                                      now=state.clock())
+        after_commit(session, state.status.invalidate)
+        return service.license_out(session, row, types=state.license_types, base_url=state.settings.public_url)
+
+    router.add_api_route(f"/licenses/{{license_id}}/{action}", change, methods=["POST"], response_model=LicenseOut,
+                         summary=summary, name=f"{action}_license")
+
+
+_change("suspend", "暂停使用 Suspend a license")
+_change("reinstate", "恢复使用 Reinstate a suspended license")
+_change("revoke", "注销 Revoke a license (final)")
+
+
+@router.post("/licenses/{license_id}/reissue", response_model=LicenseOut, status_code=201,
+             summary="换发 Re-issue with changed data: version + 1, the old version is superseded")
+def reissue(license_id: str, body: ReissueRequest, request: Request, session: SessionDep,
+            principal: IssuerDep) -> LicenseOut:
+    state = request.app.state
+    row = lifecycle.reissue_license(session, license_id, body, principal=principal, types=state.license_types,
+                                    keyring=state.keyring, store=state.store, now=state.clock())
+    after_commit(session, state.status.invalidate)
+    return service.license_out(session, row, types=state.license_types, base_url=state.settings.public_url)
+
+
+@router.get("/licenses/{license_id}/history", response_model=list[LicenseEventOut],
+            summary="证照变更记录 The license's history: who changed what, when and why")
+def history(license_id: str, session: SessionDep, principal: ReaderDep) -> list[LicenseEventOut]:
+    return [LicenseEventOut.model_validate(e, from_attributes=True)
+            for e in lifecycle.license_history(session, license_id, principal=principal)]

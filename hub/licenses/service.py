@@ -12,14 +12,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.auth.tokens import Principal
+from hub.core.db import new_id
 from hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from hub.core.ids import is_valid_credit_code, is_valid_resident_id, mask_identity
 from hub.core.storage import ObjectStore
 from hub.licenses import qrimage
 from hub.licenses.models import Holder, IssuerOut, LicenseIssue, LicenseLinks, LicenseOut
-from hub.licenses.tables import IdempotencyRecord, License, SerialCounter
+from hub.licenses.tables import IdempotencyRecord, License, LicenseEvent, SerialCounter
 from hub.licenses.types import LicenseDataError, LicenseType, validate_license_data
 from hub.registry.service import get_department
+from hub.status.service import allocate_index
 from hub.trust.service import KeyRing, b64url
 from hub.verify.core import CHINA_STANDARD_TIME
 from hub.verify.qr import LicenseClaims, encode_qr
@@ -64,31 +66,51 @@ def issue_license(session: Session, request: LicenseIssue, *, principal: Princip
     department = get_department(session, principal.department_id or "")
     if department.code not in license_type.issuers:
         raise NotAllowedIssuer(f"{department.name} may not issue {license_type.name}.")
-    data = _validated(license_type, request)
+    data = validated_data(license_type, request.holder, request.data)
     valid_from, valid_until = _validity(license_type, request, now)
-    signer = keyring.signer_for(session, department.id)
     serial = _next_serial(session, department.code, license_type.code, valid_from.year)
-    claims = LicenseClaims(
-        type_code=license_type.code, issuer_code=department.code, serial=serial, version=1,
-        valid_from=valid_from, valid_until=valid_until, holder_id=request.holder.id,
-        holder_name=request.holder.name, fields=tuple(data.get(name) for name in license_type.qr_fields),
-    )
-    qr_text = encode_qr(claims, signer)
-    row = License(
-        identifier=claims.identifier, type_code=license_type.code, issuer_department_id=department.id,
-        issuer_code=department.code, serial=serial, version=1, holder_id_type=request.holder.id_type,
-        holder_id=request.holder.id, holder_name=request.holder.name,
-        data=orjson.loads(orjson.dumps(data)), valid_from=valid_from, valid_until=valid_until,
-        kid=b64url(signer.kid), qr_text=qr_text, issued_by=principal.client_id, issued_at=now,
-    )
-    session.add(row)
-    session.flush()
+    row = create_version(session, license_type=license_type, department=department, keyring=keyring, store=store,
+                         serial=serial, version=1, holder=request.holder, data=data, valid_from=valid_from,
+                         valid_until=valid_until, actor=principal.client_id, now=now)
+    record_event(session, row, "issued", actor=principal.client_id, now=now)
     if idempotency_key is not None:
         _remember(session, principal.client_id, idempotency_key, digest, row.id, now)
-    _store_images(session, store, row)
     log.info("issued %s (%s) to %s by %s", row.identifier, license_type.code,
              mask_identity(row.holder_id_type, row.holder_id), principal.client_id)
     return row, True
+
+
+def create_version(session: Session, *, license_type: LicenseType, department, keyring: KeyRing,
+                   store: ObjectStore, serial: int, version: int, holder: Holder, data: dict, valid_from: date,
+                   valid_until: date | None, actor: str, now: datetime) -> License:
+    """Number, sign and store one version of a license: status index, QR, row, images."""
+    signer = keyring.signer_for(session, department.id)
+    license_id = new_id()
+    status_ref = allocate_index(session, department_id=department.id, issuer_code=department.code,
+                                license_id=license_id, now=now)
+    claims = LicenseClaims(
+        type_code=license_type.code, issuer_code=department.code, serial=serial, version=version,
+        valid_from=valid_from, valid_until=valid_until, holder_id=holder.id, holder_name=holder.name,
+        fields=tuple(data.get(name) for name in license_type.qr_fields), status_ref=status_ref,
+    )
+    row = License(
+        id=license_id, identifier=claims.identifier, type_code=license_type.code,
+        issuer_department_id=department.id, issuer_code=department.code, serial=serial, version=version,
+        holder_id_type=holder.id_type, holder_id=holder.id, holder_name=holder.name,
+        data=orjson.loads(orjson.dumps(data)), valid_from=valid_from, valid_until=valid_until,
+        status_list_no=status_ref[0], status_index=status_ref[1],
+        kid=b64url(signer.kid), qr_text=encode_qr(claims, signer), issued_by=actor, issued_at=now,
+    )
+    session.add(row)
+    session.flush()
+    _store_images(session, store, row)
+    return row
+
+
+def record_event(session: Session, row: License, action: str, *, actor: str, now: datetime,
+                 reason: str | None = None, related: str | None = None) -> None:
+    """Append one entry to the license's history."""
+    session.add(LicenseEvent(license_id=row.id, action=action, reason=reason, actor=actor, at=now, related=related))
 
 
 def _replay(session: Session, client_id: str, key: str, digest: str) -> License | None:
@@ -109,8 +131,8 @@ def _remember(session: Session, client_id: str, key: str, digest: str, license_i
         raise IdempotencyConflict("A request with this Idempotency-Key is already being processed.") from exc
 
 
-def _validated(license_type: LicenseType, request: LicenseIssue) -> dict:
-    holder = request.holder
+def validated_data(license_type: LicenseType, holder: Holder, data: dict) -> dict:
+    """Check the holder and the data against the type; every problem is reported at once."""
     errors = []
     if holder.id_type != license_type.holder:
         errors.append({"field": "holder.id_type", "code": "wrong_holder_type",
@@ -120,7 +142,7 @@ def _validated(license_type: LicenseType, request: LicenseIssue) -> dict:
         errors.append({"field": "holder.id", "code": "bad_check_character",
                        "message": f"not a valid {holder.id_type} (check character or format)"})
     try:
-        data = validate_license_data(license_type, request.data)
+        data = validate_license_data(license_type, data)
     except LicenseDataError as exc:
         errors.extend(exc.errors)
         data = {}
@@ -129,7 +151,7 @@ def _validated(license_type: LicenseType, request: LicenseIssue) -> dict:
     return data
 
 
-def _validity(license_type: LicenseType, request: LicenseIssue, now: datetime) -> tuple[date, date | None]:
+def _validity(license_type: LicenseType, request, now: datetime) -> tuple[date, date | None]:
     valid_from = request.valid_from or now.astimezone(CHINA_STANDARD_TIME).date()
     valid_until = request.valid_until
     if valid_until is None and license_type.default_validity_days:
@@ -197,7 +219,7 @@ def license_out(session: Session, row: License, *, types: dict[str, LicenseType]
     self_url = f"{base_url}/licenses/{row.identifier}"
     return LicenseOut(
         id=row.identifier, type=row.type_code, type_name=license_type.name if license_type else row.type_code,
-        version=row.version, status=row.status, issuer=IssuerOut(code=department.code, name=department.name),
+        version=row.version, status=row.status, superseded_by=row.superseded_by, issuer=IssuerOut(code=department.code, name=department.name),
         holder=Holder(id_type=row.holder_id_type, id=row.holder_id, name=row.holder_name), data=row.data,
         valid_from=row.valid_from, valid_until=row.valid_until, issued_at=row.issued_at, qr=row.qr_text,
         links=LicenseLinks(self=self_url, qr_png=f"{self_url}/qr.png", qr_svg=f"{self_url}/qr.svg"),

@@ -32,7 +32,10 @@ class License(Base):
     data: Mapped[dict] = mapped_column(JSON)
     valid_from: Mapped[date] = mapped_column(Date)
     valid_until: Mapped[date | None] = mapped_column(Date, default=None)
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | suspended | revoked
+    status_list_no: Mapped[int | None] = mapped_column(Integer, default=None)
+    status_index: Mapped[int | None] = mapped_column(Integer, default=None)
+    superseded_by: Mapped[str | None] = mapped_column(String(96), default=None)
     kid: Mapped[str] = mapped_column(String(64))
     qr_text: Mapped[str] = mapped_column(Text)
     issued_by: Mapped[str] = mapped_column(String(64))
@@ -60,3 +63,17 @@ class SerialCounter(Base):
     type_code: Mapped[str] = mapped_column(String(21), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LicenseEvent(Base):
+    """One change in a license's life: who did what, when and why."""
+
+    __tablename__ = "license_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)  # gives the order
+    license_id: Mapped[str] = mapped_column(ForeignKey("licenses.id"), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # issued | suspended | reinstated | revoked | reissued
+    reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    related: Mapped[str | None] = mapped_column(String(96), default=None)  # the other version, for reissues

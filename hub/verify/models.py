@@ -23,3 +23,5 @@ class VerifyOut(BaseModel):
     message: str
     message_en: str
     checked_at: datetime
+    status_list_age: int | None = Field(default=None, description="seconds since the status lists used were issued")
+    superseded_by: str | None = Field(default=None, description="for a re-issued license: the identifier of the new version")

@@ -1,0 +1,89 @@
+"""Suspend, reinstate, revoke and re-issue licenses; every change is recorded with who, when and why."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.auth.tokens import Principal
+from hub.core.errors import Conflict, NotFound
+from hub.core.storage import ObjectStore
+from hub.licenses.models import Holder, ReissueRequest
+from hub.licenses.service import _validity, create_version, get_license, record_event, validated_data
+from hub.licenses.tables import License, LicenseEvent
+from hub.licenses.types import LicenseType
+from hub.registry.service import get_department
+from hub.status.service import set_status
+from hub.trust.service import KeyRing
+
+# action -> (statuses it applies to, new status, status list purpose, bit value)
+TRANSITIONS = {
+    "suspend": ({"active"}, "suspended", "suspension", True),
+    "reinstate": ({"suspended"}, "active", "suspension", False),
+    "revoke": ({"active", "suspended"}, "revoked", "revocation", True),
+}
+PAST = {"suspend": "suspended", "reinstate": "reinstated", "revoke": "revoked"}
+
+
+class InvalidTransition(Conflict):
+    code, title = "invalid_transition", "The license cannot make this change in its current status"
+
+
+def _own_license(session: Session, identifier: str, principal: Principal) -> License:
+    row = get_license(session, identifier, principal=principal)
+    if row.issuer_department_id != principal.department_id:
+        raise NotFound("No such license.")  # the operator may read, only the issuer may change
+    return row
+
+
+def change_status(session: Session, identifier: str, action: str, *, reason: str, principal: Principal,
+                  now: datetime) -> License:
+    """Apply suspend, reinstate or revoke, flip the status list bit and record the event."""
+    row = _own_license(session, identifier, principal)
+    allowed, new_status, purpose, bit = TRANSITIONS[action]
+    if row.status not in allowed:
+        raise InvalidTransition(f"A {row.status} license cannot be {PAST[action]}.", license_status=row.status)
+    _flip(session, row, purpose, bit, now)
+    row.status = new_status
+    record_event(session, row, PAST[action], actor=principal.client_id, now=now, reason=reason)
+    return row
+
+
+def _flip(session: Session, row: License, purpose: str, value: bool, now: datetime) -> None:
+    if row.status_list_no is not None:  # licenses issued before status lists carry no index
+        set_status(session, issuer_code=row.issuer_code, list_no=row.status_list_no, index=row.status_index,
+                   purpose=purpose, value=value, now=now)
+
+
+def reissue_license(session: Session, identifier: str, request: ReissueRequest, *, principal: Principal,
+                    types: dict[str, LicenseType], keyring: KeyRing, store: ObjectStore, now: datetime) -> License:
+    """Issue version + 1 with changed data; the old version is revoked as superseded and points to it."""
+    old = _own_license(session, identifier, principal)
+    if old.status == "revoked":
+        raise InvalidTransition("A revoked license cannot be re-issued.", license_status=old.status)
+    license_type = types.get(old.type_code)
+    if license_type is None or old.version >= 999:
+        raise Conflict("This license can no longer be re-issued.")
+    holder = Holder(id_type=old.holder_id_type, id=old.holder_id, name=old.holder_name)
+    data = validated_data(license_type, holder, {**old.data, **request.data})
+    valid_from, valid_until = _validity(license_type, request, now)
+    department = get_department(session, old.issuer_department_id)
+    new = create_version(session, license_type=license_type, department=department, keyring=keyring, store=store,
+                         serial=old.serial, version=old.version + 1, holder=holder, data=data,
+                         valid_from=valid_from, valid_until=valid_until, actor=principal.client_id, now=now)
+    _flip(session, old, "revocation", True, now)
+    old.status, old.superseded_by = "revoked", new.identifier
+    record_event(session, old, "superseded", actor=principal.client_id, now=now, reason=request.reason,
+                 related=new.identifier)
+    record_event(session, new, "reissued", actor=principal.client_id, now=now, reason=request.reason,
+                 related=old.identifier)
+    return new
+
+
+def license_history(session: Session, identifier: str, *, principal: Principal) -> list[LicenseEvent]:
+    """Return the events of a license the caller may see, oldest first."""
+    row = get_license(session, identifier, principal=principal)
+    return list(session.scalars(select(LicenseEvent).where(LicenseEvent.license_id == row.id)
+                                .order_by(LicenseEvent.at, LicenseEvent.id)))

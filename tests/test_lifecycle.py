@@ -1,0 +1,162 @@
+"""Suspend, reinstate, revoke, re-issue; status lists online and cached offline; on both backend pairs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from hub.licenses.tables import License, LicenseEvent
+from hub.trust.tables import HubKey
+from hub.verify.core import Status, verify
+from hub.verify.qr import decode_qr
+from hub.verify.statuslist import LIST_SIZE, list_id, verify_status_list
+from hub.verify.trustlist import load_trust_list
+from tests.conftest import bearer
+from tests.licenses import business_license_request, no_crime_request
+
+
+@pytest.fixture(scope="module")
+def police(hub, departments) -> dict:
+    return bearer(hub, departments["police"])
+
+
+def _issue(hub, headers) -> dict:
+    response = hub.client.post("/licenses", json=no_crime_request(), headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _status(hub, qr: str) -> dict:
+    return hub.client.post("/verify", json={"qr": qr}).json()
+
+
+def _counts(hub) -> tuple[int, int]:
+    with hub.app.state.session_factory() as session:
+        return (session.scalar(select(func.count()).select_from(License)),
+                session.scalar(select(func.count()).select_from(LicenseEvent)))
+
+
+def test_suspend_then_reinstate_is_reflected_by_verify(hub, police):
+    issued = _issue(hub, police)
+    path = f"/licenses/{issued['id']}"
+    suspended = hub.client.post(f"{path}/suspend", json={"reason": "核查中 under review"}, headers=police)
+    assert suspended.status_code == 200 and suspended.json()["status"] == "suspended"
+    answer = _status(hub, issued["qr"])
+    assert answer["status"] == "suspended" and answer["valid"] is False and answer["status_list_age"] is not None
+    assert hub.client.post(f"{path}/reinstate", json={"reason": "核查完毕"}, headers=police).status_code == 200
+    assert _status(hub, issued["qr"])["status"] == "valid"
+
+
+def test_revoked_license_fails_verification_and_cannot_change_again(hub, police):
+    issued = _issue(hub, police)
+    path = f"/licenses/{issued['id']}"
+    assert hub.client.post(f"{path}/revoke", json={"reason": "申请人撤回"}, headers=police).status_code == 200
+    assert _status(hub, issued["qr"])["status"] == "revoked"
+    before = _counts(hub)
+    for action in ("revoke", "suspend", "reinstate"):
+        again = hub.client.post(f"{path}/{action}", json={"reason": "again"}, headers=police)
+        assert again.status_code == 409 and again.json()["type"] == "urn:hub:problem:invalid_transition"
+    assert _counts(hub) == before
+
+
+@pytest.mark.parametrize("body", [{}, {"reason": ""}, {"reason": "   "}, {"reason": "x" * 501}, {"why": "x"}])
+def test_a_reason_is_required(hub, police, body):
+    issued = _issue(hub, police)
+    before = _counts(hub)
+    response = hub.client.post(f"/licenses/{issued['id']}/revoke", json=body, headers=police)
+    assert response.status_code == 422
+    assert _counts(hub) == before and _status(hub, issued["qr"])["status"] == "valid"
+
+
+def test_only_the_issuer_changes_a_license(hub, departments, police):
+    issued = _issue(hub, police)
+    other = hub.client.post(f"/licenses/{issued['id']}/revoke", json={"reason": "x"},
+                            headers=bearer(hub, departments["civil"]))
+    assert other.status_code == 404
+    operator = hub.client.post(f"/licenses/{issued['id']}/revoke", json={"reason": "x"},
+                               headers=hub.operator_headers())
+    assert operator.status_code == 403
+    unknown = hub.client.post("/licenses/1.2.156.3005.2.nothing/revoke", json={"reason": "x"}, headers=police)
+    assert unknown.status_code == 404
+    assert _status(hub, issued["qr"])["status"] == "valid"
+
+
+def test_reissue_gives_version_plus_one_and_supersedes_the_old(hub, departments):
+    market = bearer(hub, departments["market"])
+    old = hub.client.post("/licenses", json=business_license_request(), headers=market).json()
+    response = hub.client.post(f"/licenses/{old['id']}/reissue", headers=market, json={
+        "reason": "法定代表人变更", "data": {"legal_representative": "陈美玲"}})
+    assert response.status_code == 201, response.text
+    new = response.json()
+    assert new["version"] == 2 and new["id"].split(".")[-2] == "002"
+    assert new["id"].split(".")[:-2] == old["id"].split(".")[:-2]  # same type, issuer and serial
+    assert new["data"]["legal_representative"] == "陈美玲" and new["data"]["address"] == old["data"]["address"]
+    stale = _status(hub, old["qr"])
+    assert stale["status"] == "revoked" and stale["superseded_by"] == new["id"]
+    fresh = _status(hub, new["qr"])
+    assert fresh["status"] == "valid" and fresh["license"]["fields"]["legal_representative"] == "陈美玲"
+    again = hub.client.post(f"/licenses/{old['id']}/reissue", headers=market, json={"reason": "x"})
+    assert again.status_code == 409
+    history = hub.client.get(f"/licenses/{old['id']}/history", headers=market).json()
+    assert [e["action"] for e in history] == ["issued", "superseded"]
+    assert history[1]["reason"] == "法定代表人变更" and history[1]["related"] == new["id"]
+    assert history[1]["actor"] == departments["market"]["client"]["client_id"]
+
+
+def test_reissue_with_bad_data_changes_nothing(hub, departments):
+    market = bearer(hub, departments["market"])
+    old = hub.client.post("/licenses", json=business_license_request(), headers=market).json()
+    before = _counts(hub)
+    response = hub.client.post(f"/licenses/{old['id']}/reissue", headers=market,
+                               json={"reason": "x", "data": {"established": "not a date"}})
+    assert response.status_code == 422
+    assert _counts(hub) == before and _status(hub, old["qr"])["status"] == "valid"
+
+
+def _root_der(hub) -> bytes:
+    with hub.app.state.session_factory() as session:
+        return session.scalar(select(HubKey.certificate_der).where(HubKey.purpose == "root"))
+
+
+def test_status_list_is_signed_full_size_and_cacheable(hub, departments, police):
+    issued = _issue(hub, police)
+    hub.client.post(f"/licenses/{issued['id']}/revoke", json={"reason": "错误签发"}, headers=police)
+    list_no, index = decode_qr(issued["qr"]).claims.status_ref
+    identifier = list_id(departments["police"]["code"], list_no, "revocation")
+    response = hub.client.get(f"/status-lists/{identifier}")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/vc+jwt")
+    assert "max-age" in response.headers["cache-control"]
+    view = verify_status_list(response.text, _root_der(hub))
+    assert len(view.bits) * 8 == LIST_SIZE and view.is_set(index)
+    cached = hub.client.get(f"/status-lists/{identifier}", headers={"If-None-Match": response.headers["etag"]})
+    assert cached.status_code == 304
+    assert hub.client.get("/status-lists/nothing-1-revocation").status_code == 404
+
+
+def test_offline_verifier_uses_a_cached_list_and_says_how_old_it_is(hub, departments, police):
+    issued = _issue(hub, police)
+    list_no, _ = decode_qr(issued["qr"]).claims.status_ref
+    code = departments["police"]["code"]
+    root = _root_der(hub)
+    trust = load_trust_list(hub.client.get("/trust-list").json()["jws"], root)
+
+    def cached_lists():
+        ids = [list_id(code, list_no, p) for p in ("revocation", "suspension")]
+        return {i: verify_status_list(hub.client.get(f"/status-lists/{i}").text, root) for i in ids}
+
+    before = cached_lists()
+    hub.client.post(f"/licenses/{issued['id']}/suspend", json={"reason": "暂扣"}, headers=police)
+    later = hub.clock() + timedelta(hours=2)
+    stale = verify(issued["qr"], trust, later, before)
+    assert stale.status is Status.VALID and stale.status_list_age >= 7200  # the cache predates the change
+    current = verify(issued["qr"], trust, later, cached_lists())
+    assert current.status is Status.SUSPENDED and current.status_list_age is not None
+    assert verify(issued["qr"], trust, later).status_list_age is None  # no lists: status not checked
+
+
+def test_status_indexes_do_not_reveal_the_issuance_order(hub, police):
+    indexes = [decode_qr(_issue(hub, police)["qr"]).claims.status_ref[1] for _ in range(12)]
+    assert len(set(indexes)) == 12 and indexes != sorted(indexes)
+    assert max(indexes) - min(indexes) > LIST_SIZE // 8  # spread over the list, not clustered
