@@ -169,7 +169,7 @@ def test_invalid_claims_are_refused(change):
 
 def test_signer_with_an_unknown_algorithm_cannot_encode():
     class Sm2Signer:
-        kid, alg = bytes(8), "SM2"
+        kid, alg = bytes(8), "ES384"
 
         def sign(self, message: bytes) -> bytes:
             return bytes(64)

@@ -16,8 +16,7 @@ def current_principal(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("A bearer access token is required: get one from POST /oauth/token.")
     state = request.app.state
-    return verify_access_token(token.strip(), keys=state.token_keys, issuer=state.settings.public_url,
-                               now=state.clock())
+    return verify_access_token(token.strip(), keys=state.token_keys, issuer=state.settings.public_url)
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

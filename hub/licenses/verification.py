@@ -1,34 +1,65 @@
-"""Shape an offline verification result for the counter: least data, identity numbers masked."""
+"""The hub's online verification: the offline check, plus status lists and the hub's own records."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from hub.core.ids import mask_identity
 from hub.licenses.tables import License
-from hub.verify.core import verify
-from hub.verify.statuslist import StatusListView
-from hub.verify.trustlist import TrustList
+from hub.verify.core import Result, Status, verify
 
 
-def verify_for_counter(qr_text: str, trust: TrustList, *, now: datetime,
-                       status_lists: Mapping[str, StatusListView] | None = None) -> dict:
-    """Verify a QR and mask the holder's resident id in the answer (the VerifyOut shape)."""
-    result = verify(qr_text, trust, now, status_lists)
+async def verify_online(qr_text: str, state) -> dict:
+    """Verify against the trust list, the status lists and, for compromised keys, the issuance records."""
+    trust = state.trust.trust() if state.trust.fresh else await run_in_threadpool(state.trust.trust)
+    lists = state.status.lists() if state.status.fresh else await run_in_threadpool(state.status.lists)
+    now = state.clock()
+    result = verify(qr_text, trust, now, lists, offline_compromise_rule=False)
+    superseding = None
+    issuer = _signing_issuer(trust, result)
+    if issuer is not None and (issuer.compromised_since is not None or result.status is Status.REVOKED):
+        record = await run_in_threadpool(_record, state.session_factory, result.license["id"])
+        if issuer.compromised_since is not None and not _issued_before(record, result, issuer.compromised_since):
+            result = Result.of(Status.UNKNOWN_ISSUER, issuer=result.issuer, reason="key_compromised")
+        elif result.status is Status.REVOKED and record is not None and record[2]:
+            superseding = record[2]
+            result = Result.of(Status.REVOKED, license=result.license, issuer=result.issuer, reason="superseded",
+                               status_list_age=result.status_list_age)
+    return counter_answer(result, now) | {"superseded_by": superseding}
+
+
+def _signing_issuer(trust, result: Result):
+    """Return the trusted issuer whose key signed a verified license, or None."""
+    if result.license is None:
+        return None
+    kid = result.issuer["kid"]
+    return trust.issuers.get(base64.urlsafe_b64decode(kid + "=" * (-len(kid) % 4)))
+
+
+def _record(session_factory: sessionmaker[Session], identifier: str) -> tuple[str, datetime, str | None] | None:
+    """Return (kid, issued_at, superseded_by) of a license the hub issued, or None."""
+    with session_factory() as session:
+        row = session.execute(select(License.kid, License.issued_at, License.superseded_by)
+                              .where(License.identifier == identifier)).first()
+        return tuple(row) if row else None
+
+
+def _issued_before(record, result: Result, since: datetime) -> bool:
+    return record is not None and record[0] == result.issuer["kid"] and record[1] < since
+
+
+def counter_answer(result: Result, now: datetime) -> dict:
+    """Shape a result for the counter (the VerifyOut shape), resident id masked."""
     license = result.license
     if license is not None and license["holder"]["id_type"] == "resident_id":
         holder = dict(license["holder"])
         holder["id"] = mask_identity(holder["id_type"], holder["id"])
         license = {**license, "holder": holder}
     return {"valid": result.valid, "status": str(result.status), "license": license, "issuer": result.issuer,
-            "message": result.message, "message_en": result.message_en,
+            "reason": result.reason, "message": result.message, "message_en": result.message_en,
             "checked_at": now.isoformat().replace("+00:00", "Z"), "status_list_age": result.status_list_age}
-
-
-def superseded_by(session_factory, identifier: str) -> str | None:
-    """Return the identifier of the version that replaced a license, if it was re-issued."""
-    with session_factory() as session:
-        return session.scalar(select(License.superseded_by).where(License.identifier == identifier))

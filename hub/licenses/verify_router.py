@@ -9,12 +9,11 @@ from __future__ import annotations
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from hub.core.errors import TooManyRequests, ValidationFailed
 from hub.core.http import read_json
 from hub.verify.models import VerifyOut, VerifyRequest
-from hub.licenses.verification import superseded_by, verify_for_counter
+from hub.licenses.verification import verify_online
 
 router = APIRouter(tags=["verify"])
 MAX_QR = VerifyRequest.model_fields["qr"].metadata[0].max_length
@@ -38,9 +37,4 @@ async def verify(request: Request) -> Response:
     if not state.verify_limiter.hit(state.verify_limit, "verify", client):
         raise TooManyRequests("Too many verification requests from this address; retry in a minute.")
     qr = _qr_text(await read_json(request))
-    trust = state.trust.trust() if state.trust.fresh else await run_in_threadpool(state.trust.trust)
-    lists = state.status.lists() if state.status.fresh else await run_in_threadpool(state.status.lists)
-    answer = verify_for_counter(qr, trust, now=state.clock(), status_lists=lists)
-    if answer["status"] == "revoked":  # rare: say which version replaced it, if any
-        answer["superseded_by"] = await run_in_threadpool(superseded_by, state.session_factory, answer["license"]["id"])
-    return Response(orjson.dumps(answer), media_type="application/json")
+    return Response(orjson.dumps(await verify_online(qr, state)), media_type="application/json")

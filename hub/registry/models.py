@@ -19,7 +19,7 @@ class DepartmentCreate(BaseModel):
     code: str = Field(min_length=18, max_length=18, description="统一社会信用代码 (GB 32100)")
     name: str = Field(min_length=1, max_length=200)
     region: str = Field(min_length=1, max_length=100)
-    alg: Literal["ES256", "EdDSA"] = "ES256"
+    alg: Literal["ES256", "EdDSA", "SM2"] = "ES256"
     jwks: dict[str, Any] | None = Field(
         default=None, description="Public JWK set of the department's client, to authenticate with private_key_jwt")
 

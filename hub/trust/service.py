@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.core.errors import HubError
-from hub.trust import certs
-from hub.trust.signer import KeySigner, kid_for_certificate
+from hub.trust import certs, sm2
+from hub.trust.signer import KeySigner, certificate_public_key, kid_for_certificate
 from hub.trust.tables import HubKey
 from hub.verify.trustlist import TrustList, b64url, sign_trust_list
 
@@ -81,6 +81,37 @@ def create_issuer_key(session: Session, *, department_id: str, code: str, name: 
                   subject_code=code, subject_name=name, kid=b64url(kid_for_certificate(material.cert_der)))
 
 
+def rotate_issuer_key(session: Session, *, department_id: str, code: str, name: str, alg: str,
+                      passphrase: bytes, now: datetime) -> HubKey:
+    """Retire the department's active key and make a new one; old licenses keep verifying."""
+    for row in session.scalars(select(HubKey).where(HubKey.purpose == "issuer", HubKey.status == "active",
+                                                    HubKey.department_id == department_id)):
+        row.status = "retired"
+    session.flush()
+    return create_issuer_key(session, department_id=department_id, code=code, name=name, alg=alg,
+                             passphrase=passphrase, now=now)
+
+
+class UnknownKey(HubError):
+    status, code, title = 404, "unknown_key", "No such issuer key"
+
+
+def revoke_issuer_key(session: Session, *, department_id: str, kid: str, since: datetime) -> HubKey:
+    """Mark a key compromised from a point in time: what it signed after that is untrusted."""
+    row = session.scalar(select(HubKey).where(HubKey.purpose == "issuer", HubKey.kid == kid,
+                                              HubKey.department_id == department_id))
+    if row is None:
+        raise UnknownKey(f"The department has no issuer key {kid}.")
+    row.status, row.compromised_since = "compromised", since
+    return row
+
+
+def issuer_keys(session: Session, department_id: str) -> list[HubKey]:
+    """Return a department's issuer keys, oldest first."""
+    return list(session.scalars(select(HubKey).where(HubKey.purpose == "issuer", HubKey.department_id ==
+                                                     department_id).order_by(HubKey.created_at)))
+
+
 class KeyRing:
     """Decrypted signers cached by key id, so issuance does not re-run the key derivation."""
 
@@ -132,6 +163,7 @@ def trust_document(session: Session, license_types: Iterable, *, now: datetime) 
             "alg": row.alg, "certificate": base64.b64encode(row.certificate_der or b"").decode(),
             "not_before": _rfc3339(row.not_before), "not_after": _rfc3339(row.not_after),
             "status": row.status, "license_types": allowed,
+            "compromised_since": _rfc3339(row.compromised_since) if row.compromised_since else None,
         })
     return {
         "format": TRUST_LIST_FORMAT, "issued_at": _rfc3339(now), "issuers": issuers,
@@ -167,9 +199,11 @@ def jwks(session: Session) -> dict:
     """Return the issuer public keys as a JWK set with x5c chains."""
     keys = []
     for row in issuer_rows(session):
-        cert = x509.load_der_x509_certificate(row.certificate_der)
-        algo = ECAlgorithm if row.alg == "ES256" else OKPAlgorithm
-        jwk = algo.to_jwk(cert.public_key(), as_dict=True)
+        public_key = certificate_public_key(row.certificate_der)
+        if row.alg == "SM2":
+            jwk = sm2.public_jwk(public_key)
+        else:
+            jwk = (ECAlgorithm if row.alg == "ES256" else OKPAlgorithm).to_jwk(public_key, as_dict=True)
         keys.append({**jwk, "kid": row.kid, "alg": row.alg, "use": "sig",
                      "x5c": [base64.b64encode(row.certificate_der).decode()]})
     return {"keys": keys}

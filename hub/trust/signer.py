@@ -1,7 +1,8 @@
 """Raw signers and signature checks for the algorithms the hub's QR codes use.
 
 Signatures are raw: ECDSA P-256 as r||s (RFC 9053 §2.1), Ed25519 as the 64-byte RFC 8032 output
-(RFC 9053 §2.2). Each algorithm is one row of ``_ALGORITHMS``; SM2 will be another row.
+(RFC 9053 §2.2), SM2 with SM3 as r||s (GB/T 32918.2, hub/trust/sm2.py). Each algorithm is one row
+of ``_ALGORITHMS``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -19,8 +21,13 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
+from hub.trust import sm2
+
 KID_LENGTH = 8
 _P256_BYTES = 32
+# COSE has no SM2 algorithm: a Private Use value (IANA "COSE Algorithms": integers below -65536), named
+# "hub-SM2-SM3" in docs/qr-format.md section 12. Change it only together with a new QR prefix.
+COSE_SM2 = -65537
 
 
 class Signer(Protocol):
@@ -80,15 +87,25 @@ def _eddsa_verify(key: ed25519.Ed25519PublicKey, signature: bytes, message: byte
 _ALGORITHMS: dict[str, _Algorithm] = {
     "ES256": _Algorithm(-7, _is_p256, _es256_sign, _es256_verify),
     "EdDSA": _Algorithm(-8, _is_ed25519, _eddsa_sign, _eddsa_verify),
+    "SM2": _Algorithm(COSE_SM2, sm2.is_sm2_key, sm2.sign, sm2.verify),
 }
 
-# RFC 9053 §2.1 and §2.2 (IANA "COSE Algorithms" registry).
+# RFC 9053 §2.1 and §2.2 (IANA "COSE Algorithms" registry); SM2 is private use (COSE_SM2).
 COSE_ALGS: dict[str, int] = {name: algorithm.cose_id for name, algorithm in _ALGORITHMS.items()}
 
 
 def algorithm_for_key(key: Any) -> str | None:
     """Return the algorithm name a private or public key signs with, or None."""
     return next((name for name, a in _ALGORITHMS.items() if a.accepts(key)), None)
+
+
+def certificate_public_key(cert_der: bytes) -> Any:
+    """Return the public key of a DER X.509 certificate, SM2 included; raise ValueError if unreadable."""
+    certificate = x509.load_der_x509_certificate(cert_der)
+    try:
+        return certificate.public_key()
+    except UnsupportedAlgorithm:  # pyca/cryptography has no SM2 curve
+        return sm2.public_key_from_certificate(cert_der)
 
 
 def kid_for_certificate(cert_der: bytes) -> bytes:
@@ -102,7 +119,7 @@ class KeySigner:
     def __init__(self, private_key: Any, *, kid: bytes) -> None:
         alg = algorithm_for_key(private_key)
         if alg is None or not hasattr(private_key, "sign"):
-            raise TypeError("private key must be an ECDSA P-256 or Ed25519 private key")
+            raise TypeError("private key must be an ECDSA P-256, Ed25519 or SM2 private key")
         if len(kid) != KID_LENGTH:
             raise ValueError(f"kid must be {KID_LENGTH} bytes")
         self.kid = bytes(kid)

@@ -27,5 +27,6 @@ class HubKey(Base):
     certificate_der: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     not_before: Mapped[datetime] = mapped_column(UTCDateTime)
     not_after: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(16), default="active")  # active | retired
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | retired | compromised
+    compromised_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -66,13 +66,18 @@ class Result:
     def of(cls, status: Status, *, license: dict | None = None, issuer: dict | None = None,
            reason: str | None = None, status_list_age: int | None = None) -> Result:
         """Build a result with the status's standard messages."""
-        message, message_en = messages_for(status.value)
+        message, message_en = messages_for(status.value, reason)
         return cls(status, license, issuer, message, message_en, reason, status_list_age)
 
 
 def verify(qr_text: str, trust: TrustList, now: datetime,
-           status_lists: Mapping[str, StatusListView] | None = None) -> Result:
-    """Check a QR text against trust at now, and against status lists when given; never raise."""
+           status_lists: Mapping[str, StatusListView] | None = None, *, offline_compromise_rule: bool = True) -> Result:
+    """Check a QR text against trust at now, and against status lists when given; never raise.
+
+    A QR signed with a key marked compromised is untrusted when its validity starts on or after the
+    compromise day (China Standard Time): offline, that is the only date there is. The hub's online
+    check turns the rule off and asks its own records when the license was really issued.
+    """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")  # a caller bug, not a property of the QR
     try:
@@ -83,6 +88,8 @@ def verify(qr_text: str, trust: TrustList, now: datetime,
     if isinstance(issuer, Result):
         return issuer
     claims = replace(decoded.claims, issuer_code=issuer.code)
+    if offline_compromise_rule and signed_after_compromise(claims, issuer):
+        return Result.of(Status.UNKNOWN_ISSUER, issuer=issuer_view(issuer), reason="key_compromised")
     try:
         license = license_view(claims, trust.types.get(claims.type_code))
     except QRFormatError as error:
@@ -120,6 +127,12 @@ def _authenticate(decoded: DecodedQR, trust: TrustList) -> TrustedIssuer | Resul
     if decoded.claims.type_code not in issuer.license_types:
         return Result.of(Status.UNKNOWN_ISSUER, reason="type_not_allowed")
     return issuer
+
+
+def signed_after_compromise(claims: LicenseClaims, issuer: TrustedIssuer) -> bool:
+    """Tell whether a license's validity starts on or after its key's compromise day."""
+    since = issuer.compromised_since
+    return since is not None and claims.valid_from >= since.astimezone(CHINA_STANDARD_TIME).date()
 
 
 def validity_status(claims: LicenseClaims, now: datetime) -> Status:

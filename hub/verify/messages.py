@@ -21,6 +21,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
-def messages_for(status: str) -> tuple[str, str]:
-    """Return the (Chinese, English) message for a status value."""
-    return MESSAGES[status]
+# Where the reason says more than the status, the counter sees the reason's message.
+REASON_MESSAGES: dict[str, tuple[str, str]] = {
+    "key_compromised": (
+        "签发机构的签名密钥已声明泄露，此证照不可信，请联网核验或请签发机构换发",
+        "The issuer's signing key was reported compromised: this license is not trusted; "
+        "verify online or ask the issuer to re-issue it.",
+    ),
+    "superseded": ("证照已被换发，请使用新版本", "The license was replaced by a newer version."),
+}
+
+
+def messages_for(status: str, reason: str | None = None) -> tuple[str, str]:
+    """Return the (Chinese, English) message for a status value, refined by its reason."""
+    return REASON_MESSAGES.get(reason or "", MESSAGES[status])

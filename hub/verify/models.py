@@ -20,6 +20,7 @@ class VerifyOut(BaseModel):
                     "unknown_issuer", "malformed"]
     license: dict[str, Any] | None
     issuer: dict[str, Any] | None
+    reason: str | None = Field(default=None, description="machine code of the check that decided (e.g. signature_mismatch, key_compromised, superseded)")
     message: str
     message_en: str
     checked_at: datetime

@@ -118,7 +118,7 @@ class LicenseClaims:
 class DecodedQR:
     """A structurally valid QR whose signature has not been checked yet."""
 
-    alg: str | None  # "ES256" or "EdDSA"; None when missing or not an algorithm the hub supports
+    alg: str | None  # "ES256", "EdDSA" or "SM2"; None when missing or not an algorithm the hub supports
     cose_alg: int | str | None  # the raw COSE alg header value
     kid: bytes
     protected: bytes

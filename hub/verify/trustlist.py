@@ -19,7 +19,7 @@ import jwt
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
-from hub.trust.signer import COSE_ALGS, algorithm_for_key, kid_for_certificate
+from hub.trust.signer import COSE_ALGS, algorithm_for_key, certificate_public_key, kid_for_certificate
 
 FORMAT = "hub-trust-list/1"
 JWS_TYPE = "hub-trust-list+jws"
@@ -42,12 +42,15 @@ class TrustedIssuer:
 
     kid: bytes
     alg: str
-    public_key: Any
+    # The kid is a hash of the certificate, so it already decides equality; tongsuopy SM2 keys
+    # compare by identity only.
+    public_key: Any = field(compare=False)
     code: str
     name: str
     not_before: datetime
     not_after: datetime
     license_types: frozenset[str]
+    compromised_since: datetime | None = None  # what this key signed from then on is untrusted
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ class TrustList:
         """Build a trust list from its JSON document; raise TrustListError if it is invalid."""
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise TrustListError("bad_document", f"format must be {FORMAT!r}")
-        # An issuer whose algorithm this verifier does not know yet (say SM2) is left out, not fatal.
+        # An issuer whose algorithm this verifier does not know (a later one) is left out, not fatal.
         issuers = [_issuer(e) for e in _list(doc, "issuers") if _get(e, "alg", str) in COSE_ALGS]
         types = [_license_type(entry) for entry in _list(doc, "license_types")]
         by_kid = {issuer.kid: issuer for issuer in issuers}
@@ -126,10 +129,10 @@ def _time(entry: Any, key: str) -> datetime:
 
 
 def _certificate(entry: Any) -> tuple[bytes, Any]:
-    """Return the certificate's DER and public key."""
+    """Return the certificate's DER and public key (SM2 keys as tongsuopy objects)."""
     try:
         der = base64.b64decode(_get(entry, "certificate", str), validate=True)
-        return der, x509.load_der_x509_certificate(der).public_key()
+        return der, certificate_public_key(der)
     except (binascii.Error, ValueError, UnsupportedAlgorithm):
         raise TrustListError("bad_document", "certificate is not base64 DER") from None
 
@@ -155,6 +158,7 @@ def _issuer(entry: Any) -> TrustedIssuer:
         code=_code(department), name=_get(department, "name", str),
         not_before=_time(entry, "not_before"), not_after=_time(entry, "not_after"),
         license_types=_strings(_list(entry, "license_types"), "license_types"),
+        compromised_since=_time(entry, "compromised_since") if entry.get("compromised_since") else None,
     )
 
 
@@ -179,9 +183,9 @@ def _license_type(entry: Any) -> LicenseTypeInfo:
 def issuer_entry(cert_der: bytes, *, code: str, name: str, license_types: Iterable[str]) -> dict:
     """Return the trust-list entry for an issuer certificate."""
     cert = x509.load_der_x509_certificate(cert_der)
-    alg = algorithm_for_key(cert.public_key())
+    alg = algorithm_for_key(certificate_public_key(cert_der))
     if alg is None:
-        raise ValueError("the certificate key is neither ECDSA P-256 nor Ed25519")
+        raise ValueError("the certificate key is not ECDSA P-256, Ed25519 or SM2")
     return {
         "kid": b64url(kid_for_certificate(cert_der)),
         "department": {"code": code, "name": name},

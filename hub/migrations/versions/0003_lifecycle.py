@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0001
-Create Date: 2026-11-22 00:20:42.298899
+Create Date: 2026-11-22 00:23:01.825471
 """
 from alembic import op
 import sqlalchemy as sa
@@ -55,6 +55,9 @@ def upgrade() -> None:
     with op.batch_alter_table('license_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_license_events_license_id'), ['license_id'], unique=False)
 
+    with op.batch_alter_table('hub_keys', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('compromised_since', hub.core.db.UTCDateTime(timezone=True), nullable=True))
+
     with op.batch_alter_table('licenses', schema=None) as batch_op:
         batch_op.add_column(sa.Column('status_list_no', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('status_index', sa.Integer(), nullable=True))
@@ -69,6 +72,9 @@ def downgrade() -> None:
         batch_op.drop_column('superseded_by')
         batch_op.drop_column('status_index')
         batch_op.drop_column('status_list_no')
+
+    with op.batch_alter_table('hub_keys', schema=None) as batch_op:
+        batch_op.drop_column('compromised_since')
 
     with op.batch_alter_table('license_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_license_events_license_id'))
