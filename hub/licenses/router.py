@@ -58,6 +58,15 @@ def qr_svg(license_id: str, request: Request, session: SessionDep, principal: Re
     return Response(data, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=300"})
 
 
+@router.get("/licenses/{license_id}/vc", response_class=Response,
+            summary="W3C VC 2.0 export (vc+jwt), with credentialStatus pointing at the status lists")
+def vc(license_id: str, request: Request, session: SessionDep, principal: ReaderDep) -> Response:
+    state = request.app.state
+    token = service.license_vc(session, license_id, principal=principal, types=state.license_types,
+                               keyring=state.keyring, base_url=state.settings.public_url)
+    return Response(token, media_type="application/vc+jwt", headers={"Cache-Control": "private, no-store"})
+
+
 def _change(action: str, summary: str):
     def change(license_id: str, body: LifecycleChange, request: Request, session: SessionDep,
                principal: IssuerDep) -> LicenseOut:

@@ -20,6 +20,7 @@ from hub.licenses import qrimage
 from hub.licenses.models import Holder, IssuerOut, LicenseIssue, LicenseLinks, LicenseOut
 from hub.licenses.tables import IdempotencyRecord, License, LicenseEvent, SerialCounter
 from hub.licenses.types import LicenseDataError, LicenseType, validate_license_data
+from hub.licenses.vc import license_credential, sign_vc_jwt
 from hub.registry.service import get_department
 from hub.status.service import allocate_index
 from hub.trust.service import KeyRing, b64url
@@ -224,3 +225,13 @@ def license_out(session: Session, row: License, *, types: dict[str, LicenseType]
         valid_from=row.valid_from, valid_until=row.valid_until, issued_at=row.issued_at, qr=row.qr_text,
         links=LicenseLinks(self=self_url, qr_png=f"{self_url}/qr.png", qr_svg=f"{self_url}/qr.svg"),
     )
+
+
+def license_vc(session: Session, identifier: str, *, principal: Principal, types: dict[str, LicenseType],
+               keyring: KeyRing, base_url: str) -> str:
+    """Export a license the caller may see as a W3C VC 2.0, secured as vc+jwt by its department."""
+    row = get_license(session, identifier, principal=principal)
+    department = get_department(session, row.issuer_department_id)
+    credential = license_credential(row, license_type=types[row.type_code], issuer_name=department.name,
+                                    base_url=base_url)
+    return sign_vc_jwt(credential, keyring.signer_for(session, department.id))
