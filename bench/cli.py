@@ -24,6 +24,7 @@ from bench.offline import offline_rates, qr_size
 from bench.results import EndpointLoad, HttpRow, IssueRow, Results
 from bench.server import Served, ServerError, free_port, running_hub
 from bench.site import HubSite, Prepared, load_site, postgres_admin_url, scratch_postgres, trust_list
+from bench.status import status_rows
 from bench.ui import make_progress, step
 
 
@@ -175,6 +176,8 @@ def run(plan: Plan, console: Console) -> Results:
     results = Results(environment=report.environment())
     with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp, make_progress(console) as progress:
         sqlite_benchmarks(plan, progress, results, Path(tmp))
+        with step(progress, "Status lists: 1M licenses", None):
+            results.extra.extend(status_rows(plan.cpu_seconds))
         if plan.postgres:
             postgres_benchmarks(plan, progress, results, Path(tmp))
     note_errors(results)

@@ -140,6 +140,7 @@ def summary_rows(results: Results) -> list[tuple[str, str, str]]:
     for row in results.issuance:
         cpu = "" if row.cpu_ms_per_license is None else f"; server CPU {row.cpu_ms_per_license:.0f} ms/license"
         rows.append(("POST /licenses", _issue_setup(row), f"{row.result.per_second:,.1f} licenses/s{cpu}"))
+    rows.extend(results.extra)
     return rows
 
 

@@ -64,4 +64,5 @@ class Results:
     http: list[HttpRow] = field(default_factory=list)
     issuance: list[IssueRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    extra: list[tuple[str, str, str]] = field(default_factory=list)  # (measurement, setup, result) rows
     environment: str = ""
