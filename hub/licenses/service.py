@@ -12,11 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.auth.tokens import Principal
-from hub.core.db import new_id
+from hub.core.db import after_commit, new_id
 from hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from hub.core.ids import is_valid_credit_code, is_valid_resident_id, mask_identity
 from hub.core.storage import ObjectStore
-from hub.licenses import qrimage
+from hub.licenses.artifacts import after_commit_renderer, artifact, object_key  # noqa: F401 - batch sweep
 from hub.licenses.models import Holder, IssuerOut, LicenseIssue, LicenseLinks, LicenseOut
 from hub.licenses.tables import IdempotencyRecord, License, LicenseEvent, SerialCounter
 from hub.licenses.types import LicenseDataError, LicenseType, validate_license_data
@@ -104,7 +104,7 @@ def create_version(session: Session, *, license_type: LicenseType, department, k
     )
     session.add(row)
     session.flush()
-    _store_images(session, store, row)
+    after_commit(session, after_commit_renderer(row, store))
     return row
 
 
@@ -185,19 +185,6 @@ def _next_serial(session: Session, issuer_code: str, type_code: str, year: int) 
     return year * 10 ** SERIAL_DIGITS + last
 
 
-def _store_images(session: Session, store: ObjectStore, row: License) -> None:
-    written = session.info.setdefault("written_objects", [])
-    png, svg = qrimage.render(row.qr_text)
-    for name, data, content_type in (("qr.png", png, "image/png"), ("qr.svg", svg, "image/svg+xml")):
-        key = object_key(row.identifier, name)
-        written.append((store, key))
-        store.put(key, data, content_type=content_type)
-
-
-def object_key(identifier: str, name: str) -> str:
-    return f"licenses/{identifier}/{name}"
-
-
 def get_license(session: Session, identifier: str, *, principal: Principal) -> License:
     """Return a license to its issuer or the operator; to anyone else it does not exist."""
     row = session.scalar(select(License).where(License.identifier == identifier)) if len(identifier) <= 96 else None
@@ -208,9 +195,8 @@ def get_license(session: Session, identifier: str, *, principal: Principal) -> L
 
 def license_image(session: Session, store: ObjectStore, identifier: str, name: str, *,
                   principal: Principal) -> bytes:
-    """Return a stored QR image of a license the caller may see."""
-    row = get_license(session, identifier, principal=principal)
-    return store.get(object_key(row.identifier, name))
+    """Return a QR image of a license the caller may see."""
+    return artifact(get_license(session, identifier, principal=principal), store, name)
 
 
 def license_out(session: Session, row: License, *, types: dict[str, LicenseType], base_url: str) -> LicenseOut:
