@@ -8,11 +8,13 @@ import typer
 from rich.console import Console
 
 from hub.core.settings import Settings, write_secret_json
+from hub.batch.cli import app as batch_app
 from hub.keys_cli import app as keys_app
 
 app = typer.Typer(help="政务数据共享与电子证照交换枢纽 — exchange hub operator commands", no_args_is_help=True)
 console = Console()
 app.add_typer(keys_app, name="keys")
+app.add_typer(batch_app)  # hub issue-batch FILE, hub worker
 
 
 @app.command()

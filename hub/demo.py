@@ -106,7 +106,7 @@ def load_demo(settings: Settings, *, console: Console) -> DemoSummary:
             principal = Principal(client_id=dept["client_id"], role="department", department_id=dept["id"],
                                   scopes=frozenset({"licenses:issue"}))
             row, created = issue_license(session, request, principal=principal, types=state.license_types,
-                                         keyring=state.keyring, store=state.store,
+                                         keyring=state.keyring, artifacts=state.artifacts,
                                          idempotency_key=f"demo-{n}", now=state.clock())
             issued += created
             sample = sample or row.qr_text

@@ -17,12 +17,17 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from starlette.concurrency import run_in_threadpool
 
 from hub.auth.router import router as auth_router
+from hub.batch.router import MAX_UPLOAD_BYTES
+from hub.batch.router import router as batch_router
+from hub.batch.service import BatchContext
+from hub.batch.worker import BatchRuntime
 from hub.core.clock import Clock, system_clock
 from hub.core.db import make_engine, make_session_factory
 from hub.core.errors import install_error_handlers
 from hub.core.http import BodyLimitMiddleware
 from hub.core.settings import Settings
 from hub.core.storage import S3Store, open_store
+from hub.licenses.artifacts import Artifacts
 from hub.licenses.router import router as licenses_router
 from hub.licenses.verify_router import router as verify_router
 from hub.licenses.types import load_license_types
@@ -59,7 +64,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        app.state.batch.start(BatchContext.from_state(app.state), worker=settings.batch_worker)
         yield
+        app.state.batch.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -70,13 +77,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.state.session_factory, app.state.store, app.state.passphrase = session_factory, store, passphrase
     app.state.keyring, app.state.token_jwk, app.state.token_keys = keyring, token_jwk, token_keys
     app.state.license_types = license_types
+    app.state.batch = BatchRuntime(settings.resolved_database_url())
     app.state.trust = TrustCache(session_factory, license_types, passphrase=passphrase, clock=clock)
+    app.state.artifacts = Artifacts(store, types=license_types, keyring=keyring, session_factory=session_factory)
     app.state.status = StatusCache(session_factory, passphrase=passphrase, base_url=settings.public_url)
     app.state.verify_limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
     app.state.verify_limit = parse_limit(settings.verify_rate_limit)
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    for router in (auth_router, registry_router, trust_router, licenses_router, status_router, verify_router):
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       overrides={"/licenses/batch": MAX_UPLOAD_BYTES})
+    for router in (auth_router, registry_router, trust_router, batch_router, licenses_router, status_router,
+                   verify_router):
         app.include_router(router)
     _add_probes(app)
     return app

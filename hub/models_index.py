@@ -3,6 +3,7 @@
 
 def import_all_tables() -> None:
     import hub.auth.tables  # noqa: F401
+    import hub.batch.tables  # noqa: F401
     import hub.licenses.tables  # noqa: F401
     import hub.registry.tables  # noqa: F401
     import hub.status.tables  # noqa: F401

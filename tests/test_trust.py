@@ -55,7 +55,7 @@ def test_trust_list_signed_by_another_root_is_refused(hub, departments):
 def test_private_keys_are_encrypted_at_rest(hub, departments):
     with hub.app.state.session_factory() as session:
         rows = session.scalars(select(HubKey)).all()
-    assert {r.purpose for r in rows} == {"root", "token", "issuer"}
+    assert {r.purpose for r in rows} == {"root", "token", "document", "issuer"}
     for row in rows:
         assert row.private_key_pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
         with pytest.raises((TypeError, ValueError)):

@@ -13,32 +13,36 @@ from hub.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, p
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies over the limit, by Content-Length or while streaming, with a 413 problem."""
+    """Refuse request bodies over the limit, by Content-Length or while streaming, with a 413 problem.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    `overrides` maps exact paths to their own limits (batch uploads are larger than API calls).
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, overrides: dict[str, int] | None = None) -> None:
+        self.app, self.max_bytes, self.overrides = app, max_bytes, dict(overrides or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self.overrides.get(scope.get("path", ""), self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            return await self._reject(scope, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return await self._reject(scope, send, limit)
         received = 0
 
         async def limited() -> Message:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise PayloadTooLarge(f"The request body exceeds {self.max_bytes} bytes.")
+            if received > limit:
+                raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
             return message
 
         await self.app(scope, limited, send)
 
-    async def _reject(self, scope: Scope, send: Send) -> None:
+    async def _reject(self, scope: Scope, send: Send, limit: int) -> None:
         response = problem(413, "payload_too_large", "Request body too large",
-                           f"The request body exceeds {self.max_bytes} bytes.", scope.get("path", ""))
+                           f"The request body exceeds {limit} bytes.", scope.get("path", ""))
         await response({"type": "http"}, _empty_receive, send)
 
 

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     verify_rate_limit: str = "600/minute"
     run_migrations: bool = True
+    batch_worker: bool = True  # run a batch worker thread in this process (false: API only)
 
     @model_validator(mode="after")
     def _default_public_url(self) -> Settings:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, NotFound
-from hub.core.storage import ObjectStore
+from hub.licenses.artifacts import Artifacts
 from hub.licenses.models import Holder, ReissueRequest
 from hub.licenses.service import _validity, create_version, get_license, record_event, validated_data
 from hub.licenses.tables import License, LicenseEvent
@@ -58,7 +58,7 @@ def _flip(session: Session, row: License, purpose: str, value: bool, now: dateti
 
 
 def reissue_license(session: Session, identifier: str, request: ReissueRequest, *, principal: Principal,
-                    types: dict[str, LicenseType], keyring: KeyRing, store: ObjectStore, now: datetime) -> License:
+                    types: dict[str, LicenseType], keyring: KeyRing, artifacts: Artifacts, now: datetime) -> License:
     """Issue version + 1 with changed data; the old version is revoked as superseded and points to it."""
     old = _own_license(session, identifier, principal)
     if old.status == "revoked":
@@ -70,7 +70,8 @@ def reissue_license(session: Session, identifier: str, request: ReissueRequest, 
     data = validated_data(license_type, holder, {**old.data, **request.data})
     valid_from, valid_until = _validity(license_type, request, now)
     department = get_department(session, old.issuer_department_id)
-    new = create_version(session, license_type=license_type, department=department, keyring=keyring, store=store,
+    new = create_version(session, license_type=license_type, department=department, keyring=keyring,
+                         artifacts=artifacts,
                          serial=old.serial, version=old.version + 1, holder=holder, data=data,
                          valid_from=valid_from, valid_until=valid_until, actor=principal.client_id, now=now)
     _flip(session, old, "revocation", True, now)

@@ -32,7 +32,7 @@ def issue(body: LicenseIssue, request: Request, response: Response, session: Ses
           idempotency_key: IdempotencyKey = None) -> LicenseOut:
     state = request.app.state
     row, created = service.issue_license(
-        session, body, principal=principal, types=state.license_types, keyring=state.keyring, store=state.store,
+        session, body, principal=principal, types=state.license_types, keyring=state.keyring, artifacts=state.artifacts,
         idempotency_key=idempotency_key, now=state.clock(),
     )
     response.status_code = 201 if created else 200
@@ -46,16 +46,19 @@ def read(license_id: str, request: Request, session: SessionDep, principal: Read
     return service.license_out(session, row, types=state.license_types, base_url=state.settings.public_url)
 
 
-@router.get("/licenses/{license_id}/qr.png", response_class=Response, summary="QR code (PNG)")
-def qr_png(license_id: str, request: Request, session: SessionDep, principal: ReaderDep) -> Response:
-    data = service.license_image(session, request.app.state.store, license_id, "qr.png", principal=principal)
-    return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
+def _artifact(name: str, media_type: str, summary: str, cache: str):
+    def get(license_id: str, request: Request, session: SessionDep, principal: ReaderDep) -> Response:
+        data = service.license_artifact(session, request.app.state.artifacts, license_id, name, principal=principal)
+        return Response(data, media_type=media_type, headers={"Cache-Control": cache})
+
+    path = "pdf" if name == "license.pdf" else name
+    router.add_api_route(f"/licenses/{{license_id}}/{path}", get, methods=["GET"], response_class=Response,
+                         summary=summary, name=f"license_{path.replace('.', '_')}")
 
 
-@router.get("/licenses/{license_id}/qr.svg", response_class=Response, summary="QR code (SVG)")
-def qr_svg(license_id: str, request: Request, session: SessionDep, principal: ReaderDep) -> Response:
-    data = service.license_image(session, request.app.state.store, license_id, "qr.svg", principal=principal)
-    return Response(data, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=300"})
+_artifact("qr.png", "image/png", "QR code (PNG)", "private, max-age=300")
+_artifact("qr.svg", "image/svg+xml", "QR code (SVG)", "private, max-age=300")
+_artifact("license.pdf", "application/pdf", "电子证照 PDF, signed (PAdES) by the issuing department", "private, no-store")
 
 
 @router.get("/licenses/{license_id}/vc", response_class=Response,
@@ -91,7 +94,7 @@ def reissue(license_id: str, body: ReissueRequest, request: Request, session: Se
             principal: IssuerDep) -> LicenseOut:
     state = request.app.state
     row = lifecycle.reissue_license(session, license_id, body, principal=principal, types=state.license_types,
-                                    keyring=state.keyring, store=state.store, now=state.clock())
+                                    keyring=state.keyring, artifacts=state.artifacts, now=state.clock())
     after_commit(session, state.status.invalidate)
     return service.license_out(session, row, types=state.license_types, base_url=state.settings.public_url)
 

@@ -15,8 +15,7 @@ from hub.auth.tokens import Principal
 from hub.core.db import after_commit, new_id
 from hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from hub.core.ids import is_valid_credit_code, is_valid_resident_id, mask_identity
-from hub.core.storage import ObjectStore
-from hub.licenses.artifacts import after_commit_renderer, artifact, object_key  # noqa: F401 - batch sweep
+from hub.licenses.artifacts import Artifacts
 from hub.licenses.models import Holder, IssuerOut, LicenseIssue, LicenseLinks, LicenseOut
 from hub.licenses.tables import IdempotencyRecord, License, LicenseEvent, SerialCounter
 from hub.licenses.types import LicenseDataError, LicenseType, validate_license_data
@@ -53,7 +52,7 @@ def request_hash(request: LicenseIssue) -> str:
 
 
 def issue_license(session: Session, request: LicenseIssue, *, principal: Principal, types: dict[str, LicenseType],
-                  keyring: KeyRing, store: ObjectStore, idempotency_key: str | None,
+                  keyring: KeyRing, artifacts: Artifacts | None, idempotency_key: str | None,
                   now: datetime) -> tuple[License, bool]:
     """Issue one license; returns it and whether it was newly created (False: an idempotent replay)."""
     digest = request_hash(request)
@@ -70,7 +69,8 @@ def issue_license(session: Session, request: LicenseIssue, *, principal: Princip
     data = validated_data(license_type, request.holder, request.data)
     valid_from, valid_until = _validity(license_type, request, now)
     serial = _next_serial(session, department.code, license_type.code, valid_from.year)
-    row = create_version(session, license_type=license_type, department=department, keyring=keyring, store=store,
+    row = create_version(session, license_type=license_type, department=department, keyring=keyring,
+                         artifacts=artifacts,
                          serial=serial, version=1, holder=request.holder, data=data, valid_from=valid_from,
                          valid_until=valid_until, actor=principal.client_id, now=now)
     record_event(session, row, "issued", actor=principal.client_id, now=now)
@@ -82,9 +82,13 @@ def issue_license(session: Session, request: LicenseIssue, *, principal: Princip
 
 
 def create_version(session: Session, *, license_type: LicenseType, department, keyring: KeyRing,
-                   store: ObjectStore, serial: int, version: int, holder: Holder, data: dict, valid_from: date,
+                   artifacts: Artifacts | None, serial: int, version: int, holder: Holder, data: dict, valid_from: date,
                    valid_until: date | None, actor: str, now: datetime) -> License:
-    """Number, sign and store one version of a license: status index, QR, row, images."""
+    """Number and sign one version of a license (status index, QR, row); artifacts follow the commit.
+
+    With artifacts None (bulk issuance) nothing is rendered now: QR images and the PDF are rendered
+    on first request.
+    """
     signer = keyring.signer_for(session, department.id)
     license_id = new_id()
     status_ref = allocate_index(session, department_id=department.id, issuer_code=department.code,
@@ -104,7 +108,8 @@ def create_version(session: Session, *, license_type: LicenseType, department, k
     )
     session.add(row)
     session.flush()
-    after_commit(session, after_commit_renderer(row, store))
+    if artifacts is not None:
+        after_commit(session, artifacts.after_commit(row))
     return row
 
 
@@ -193,10 +198,10 @@ def get_license(session: Session, identifier: str, *, principal: Principal) -> L
     return row
 
 
-def license_image(session: Session, store: ObjectStore, identifier: str, name: str, *,
-                  principal: Principal) -> bytes:
-    """Return a QR image of a license the caller may see."""
-    return artifact(get_license(session, identifier, principal=principal), store, name)
+def license_artifact(session: Session, artifacts: Artifacts, identifier: str, name: str, *,
+                     principal: Principal) -> bytes:
+    """Return a QR image or the signed PDF of a license the caller may see."""
+    return artifacts.get(get_license(session, identifier, principal=principal), name)
 
 
 def license_out(session: Session, row: License, *, types: dict[str, LicenseType], base_url: str) -> LicenseOut:

@@ -9,10 +9,15 @@ import_all_tables()
 engine = context.config.attributes.get("engine")
 
 
+def _ours(name, type_, parent_names) -> bool:
+    """Leave procrastinate's tables (its own schema manager owns them) out of autogenerate."""
+    return not (type_ == "table" and name and name.startswith("procrastinate"))
+
+
 def run() -> None:
     with engine.begin() as connection:
         context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True,
-                          compare_type=True)
+                          compare_type=True, include_name=_ours)
         context.run_migrations()
 
 

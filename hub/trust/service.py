@@ -21,6 +21,7 @@ from hub.trust.tables import HubKey
 from hub.verify.trustlist import TrustList, b64url, sign_trust_list
 
 TRUST_LIST_FORMAT = "hub-trust-list/1"
+PADES_ALGS = ("ES256", "EdDSA")  # what pyHanko can sign a PDF with
 
 
 class NoActiveKey(HubError):
@@ -50,6 +51,10 @@ def ensure_hub_keys(session: Session, *, passphrase: bytes, now: datetime) -> No
     if _active(session, "root") is None:
         root = certs.make_root(now)
         _store(session, "root", root, passphrase, now, kid=b64url(kid_for_certificate(root.cert_der)))
+    if _active(session, "document") is None:
+        material = certs.make_issuer(load_root(session, passphrase), code=None, name="政务数据共享交换枢纽",
+                                     alg="ES256", now=now, common_name="Hub document signing 电子证照文件签章")
+        _store(session, "document", material, passphrase, now, kid=_spki_kid(material.private_key.public_key()))
     if _active(session, "token") is None:
         material = certs.make_issuer(load_root(session, passphrase), code=None, name="政务数据共享交换枢纽",
                                      alg="ES256", now=now, common_name="Hub access tokens 访问令牌签发")
@@ -125,12 +130,29 @@ class KeyRing:
         row = _active(session, "issuer", department_id)
         if row is None:
             raise NoActiveKey("The department has no active issuer key.")
+        return self._signer(row)
+
+    def _signer(self, row: HubKey) -> KeySigner:
         with self._lock:
             signer = self._signers.get(row.kid)
             if signer is None:
                 key = certs.decrypt_key(row.private_key_pem, self._passphrase)
                 signer = self._signers[row.kid] = KeySigner(key, kid=kid_for_certificate(row.certificate_der))
         return signer
+
+    def document_signer(self, session: Session, department_id: str) -> tuple[object, bytes, list[bytes]]:
+        """Return (private key, certificate DER, chain DER) that sign a department's PDFs (PAdES).
+
+        pyHanko signs with ECDSA and Ed25519 keys but has no SM2: an SM2 department's PDFs are signed
+        with the hub's document key (P-256, certified by the root) and name the department as signer.
+        """
+        row = _active(session, "issuer", department_id)
+        if row is None:
+            raise NoActiveKey("The department has no active issuer key.")
+        if row.alg not in PADES_ALGS:
+            row = _active(session, "document")
+        root = _active(session, "root")
+        return self._signer(row).private_key, row.certificate_der, [root.certificate_der]
 
     def token_jwk(self, session: Session) -> dict:
         """Return the private JWK that signs access tokens."""

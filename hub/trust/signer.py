@@ -130,6 +130,11 @@ class KeySigner:
         """Return the raw signature over message."""
         return _ALGORITHMS[self.alg].sign(self._key, message)
 
+    @property
+    def private_key(self) -> Any:
+        """The key itself, for signers that need it whole (PAdES through pyHanko)."""
+        return self._key
+
     def __repr__(self) -> str:
         return f"KeySigner(alg={self.alg!r}, kid={self.kid.hex()!r})"
 

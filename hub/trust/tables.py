@@ -17,7 +17,7 @@ class HubKey(Base):
     __table_args__ = (Index("ix_hub_keys_purpose_status", "purpose", "status"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    purpose: Mapped[str] = mapped_column(String(16))  # root | token | issuer
+    purpose: Mapped[str] = mapped_column(String(16))  # root | token | document | issuer
     kid: Mapped[str] = mapped_column(String(64), unique=True)
     alg: Mapped[str] = mapped_column(String(16))
     department_id: Mapped[str | None] = mapped_column(ForeignKey("departments.id"), default=None)

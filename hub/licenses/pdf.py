@@ -1,0 +1,390 @@
+"""The printable e-license: one A4 page drawn with reportlab, the same layout for every license type.
+
+The page carries the type's name, a table of the license's fields in type order (Chinese labels,
+English in small grey), the validity period, the QR code drawn as vector modules, the issuer's
+name and date under its red seal, and the identifier. Long values wrap inside their cell; if the
+table would run into the QR code, the tallest cells step down in size first. Output is
+deterministic: the same license always gives the same bytes (reportlab's invariant mode, with the
+document date set to the issue date).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from reportlab import rl_config
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfgen.canvas import Canvas
+
+from hub.licenses.fonts import Fonts, cjk_fonts
+from hub.licenses.qrimage import make_qr
+from hub.licenses.seal import draw_seal
+
+PAGE_WIDTH, PAGE_HEIGHT = A4
+LEFT, RIGHT = 22 * mm, PAGE_WIDTH - 22 * mm
+INK, GREY, RULE, FRAME = (0.1, 0.1, 0.1), (0.45, 0.45, 0.45), (0.72, 0.72, 0.72), (0.60, 0.45, 0.16)
+QR_SYMBOL = 40 * mm  # the symbol without its quiet zone: 0.7 mm modules at version 10, easy for phones
+SEAL_RADIUS = 21 * mm  # a 42 mm seal, the usual size for a department's official seal
+SEAL_SUBTITLE = "电子证照专用章"
+QR_BOTTOM = 32 * mm
+FOOTER_BASELINE = 18 * mm
+TABLE_TOP = PAGE_HEIGHT - 52 * mm
+TABLE_BOTTOM = QR_BOTTOM + QR_SYMBOL * 1.2 + 2 * mm  # clear of the QR code (its top quiet zone may overlap)
+LABEL_WIDTH = 34 * mm
+PAD_X, PAD_Y = 5.0, 4.5
+VALUE_SIZE, MIN_VALUE_SIZE = 10.5, 4.5  # 4.5 pt: a 2,000-character business scope still fits
+LEADING, TIGHT_LEADING = 1.4, 1.28  # line height / size: roomy at full size, tighter once a value shrinks
+LABEL_SIZE, LABEL_EN_SIZE = 10.0, 6.5
+NO_LINE_START = set("，。、；：！？）》」』”’%,.;:!?)]}…·—")
+NO_LINE_END = set("（《「『“‘([{")
+
+HOLDER_ID_EN = {"统一社会信用代码": "Unified social credit code", "公民身份号码": "Citizen ID number"}
+
+
+@dataclass(frozen=True)
+class LicensePdf:
+    """What the printable license shows; values are display strings, already formatted."""
+
+    identifier: str
+    type_code: str
+    type_name: str
+    type_name_en: str
+    holder_label: str  # "统一社会信用代码" or "公民身份号码"
+    holder_id: str
+    holder_name: str
+    fields: tuple[tuple[str, str | None, str], ...]  # (Chinese label, English label or None, value), type order
+    issuer_name: str
+    issuer_code: str
+    issued_on: date
+    valid_from: date
+    valid_until: date | None  # None: no expiry (长期)
+    version: int
+    qr_text: str
+
+
+@dataclass(frozen=True)
+class _TypeStyle:
+    """What differs between license types: only wording."""
+
+    holder_name: tuple[str, str]
+    issuer: tuple[str, str] = ("发证机关", "Issuing authority")
+
+
+_ENTERPRISE = _TypeStyle(holder_name=("名称", "Name"))
+_PERSON = _TypeStyle(holder_name=("姓名", "Name"))
+_TYPE_STYLES = {  # by license-type code (schemas/license-types/*.yaml)
+    "11100000000013338W001": _TypeStyle(("名称", "Name"), ("登记机关", "Registration authority")),  # 营业执照
+    "11100000MB90000150001": _TypeStyle(("持证人", "Holder"), ("登记机关", "Registration authority")),  # 结婚证
+    "11100000MB9000023T001": _TypeStyle(("权利人", "Right holder"), ("登记机构", "Registration authority")),  # 不动产权证书
+}
+
+
+@dataclass(frozen=True)
+class _Row:
+    label: str
+    label_en: str | None
+    value: str
+    value_en: str | None = None
+
+
+@dataclass(frozen=True)
+class _Line:
+    text: str
+    size: float
+    color: tuple[float, float, float] = INK
+
+    @property
+    def height(self) -> float:
+        return self.size * (LEADING if self.size >= LABEL_SIZE else TIGHT_LEADING)
+
+
+def format_date_zh(day: date) -> str:
+    """Format a date the Chinese way: 2026年11月21日."""
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def render_license_pdf(doc: LicensePdf) -> bytes:
+    """Render a license as a one-page A4 PDF with an embedded font subset."""
+    fonts = _setup()
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=A4, invariant=1, pageCompression=1, lang="zh-CN",
+                    initialFontName=fonts.regular)  # otherwise an unembedded Helvetica is listed too
+    _metadata(canvas, doc)
+    _frame(canvas)
+    _title(canvas, doc, fonts)
+    _table(canvas, _rows(doc), fonts)
+    _qr(canvas, doc.qr_text, fonts)
+    _issuer(canvas, doc, fonts)
+    _footer(canvas, doc, fonts)
+    canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+@functools.cache
+def _setup() -> Fonts:
+    # ASCII85 on the page stream only keeps a PDF 7-bit clean; without reportlab's C accelerator it
+    # costs ~1 ms of a ~13 ms render. (A process-wide reportlab setting; the hub has no other PDFs.)
+    rl_config.useA85 = 0
+    return cjk_fonts()
+
+
+def _metadata(canvas: Canvas, doc: LicensePdf) -> None:
+    canvas.setTitle(f"{doc.type_name} {doc.holder_name}")
+    canvas.setAuthor(doc.issuer_name)
+    canvas.setSubject(doc.identifier)
+    canvas.setKeywords([doc.type_code, doc.type_name_en])
+    canvas.setCreator("政务数据共享与电子证照交换枢纽 hub")
+    issued = doc.issued_on  # invariant mode would otherwise stamp 2000-01-01
+    canvas.setDateFormatter(lambda *_: f"D:{issued:%Y%m%d}000000+08'00'")
+
+
+def _frame(canvas: Canvas) -> None:
+    """A double rule with small squares in the corners."""
+    canvas.saveState()
+    canvas.setStrokeColorRGB(*FRAME)
+    canvas.setFillColorRGB(*FRAME)
+    for inset, width in ((12 * mm, 1.6), (14 * mm, 0.5)):
+        canvas.setLineWidth(width)
+        canvas.rect(inset, inset, PAGE_WIDTH - 2 * inset, PAGE_HEIGHT - 2 * inset)
+    side = 3 * mm
+    for x in (14 * mm, PAGE_WIDTH - 14 * mm - side):
+        for y in (14 * mm, PAGE_HEIGHT - 14 * mm - side):
+            canvas.rect(x, y, side, side, stroke=0, fill=1)
+    canvas.restoreState()
+
+
+def _title(canvas: Canvas, doc: LicensePdf, fonts: Fonts) -> None:
+    name = doc.type_name
+    spacing = 0.6 if len(name) <= 4 else 0.25 if len(name) <= 6 else 0.0  # 营 业 执 照, as printed
+    size = min(30.0, (RIGHT - LEFT) / (len(name) * (1 + spacing)))
+    width = canvas.stringWidth(name, fonts.regular, size) + size * spacing * (len(name) - 1)
+    baseline = PAGE_HEIGHT - 36 * mm
+    canvas.saveState()  # character spacing is graphics state: keep it to the title
+    text = canvas.beginText((PAGE_WIDTH - width) / 2, baseline)
+    text.setFont(fonts.regular, size)
+    text.setCharSpace(size * spacing)
+    text.setFillColorRGB(*INK)
+    text.textOut(name)
+    canvas.drawText(text)
+    canvas.restoreState()
+    canvas.setFont(fonts.regular, 12)
+    canvas.setFillColorRGB(*GREY)
+    canvas.drawCentredString(PAGE_WIDTH / 2, baseline - 19, doc.type_name_en)
+
+
+def _rows(doc: LicensePdf) -> list[_Row]:
+    style = _style(doc)
+    until = format_date_zh(doc.valid_until) if doc.valid_until else "长期"
+    until_en = f"to {doc.valid_until.isoformat()}" if doc.valid_until else "no expiry"
+    return [
+        _Row(*style.holder_name, doc.holder_name),
+        _Row(doc.holder_label, HOLDER_ID_EN.get(doc.holder_label), doc.holder_id),
+        *(_Row(label, label_en, value) for label, label_en, value in doc.fields),
+        _Row("有效期限", "Period of validity", f"自 {format_date_zh(doc.valid_from)} 至 {until}",
+             f"From {doc.valid_from.isoformat()} {until_en}"),
+    ]
+
+
+def _style(doc: LicensePdf) -> _TypeStyle:
+    default = _ENTERPRISE if doc.holder_label == "统一社会信用代码" else _PERSON
+    return _TYPE_STYLES.get(doc.type_code, default)
+
+
+def _table(canvas: Canvas, rows: Sequence[_Row], fonts: Fonts) -> None:
+    """Draw the rows from TABLE_TOP down; values wrap, and shrink if the whole would not fit."""
+    labels = [_label_lines(row, fonts.regular) for row in rows]
+    values = _fit_values(rows, labels, fonts.regular)
+    canvas.saveState()
+    canvas.setStrokeColorRGB(*RULE)
+    canvas.setLineWidth(0.5)
+    y = TABLE_TOP
+    canvas.line(LEFT, y, RIGHT, y)
+    for label, value in zip(labels, values):
+        _draw_lines(canvas, label, LEFT + PAD_X, y - PAD_Y, fonts.regular)
+        _draw_lines(canvas, value, LEFT + LABEL_WIDTH + PAD_X, y - PAD_Y, fonts.regular)
+        y -= _row_height(label, value)
+        canvas.line(LEFT, y, RIGHT, y)
+    canvas.line(LEFT + LABEL_WIDTH, TABLE_TOP, LEFT + LABEL_WIDTH, y)
+    canvas.restoreState()
+
+
+def _label_lines(row: _Row, font: str) -> list[_Line]:
+    width = LABEL_WIDTH - 2 * PAD_X
+    lines = [_Line(text, LABEL_SIZE) for text in _wrap(row.label, font, LABEL_SIZE, width)]
+    if row.label_en:
+        lines += [_Line(text, LABEL_EN_SIZE, GREY) for text in _wrap(row.label_en, font, LABEL_EN_SIZE, width)]
+    return lines
+
+
+def _value_lines(row: _Row, font: str, size: float) -> list[_Line]:
+    width = RIGHT - LEFT - LABEL_WIDTH - 2 * PAD_X
+    lines = [_Line(text, size) for text in _wrap(row.value.strip() or "—", font, size, width)]
+    if row.value_en:
+        lines += [_Line(text, LABEL_EN_SIZE, GREY) for text in _wrap(row.value_en, font, LABEL_EN_SIZE, width)]
+    return lines
+
+
+def _height(lines: Sequence[_Line]) -> float:
+    return sum(line.height for line in lines)
+
+
+def _row_height(label: Sequence[_Line], value: Sequence[_Line]) -> float:
+    return max(_height(label), _height(value)) + 2 * PAD_Y
+
+
+def _draw_lines(canvas: Canvas, lines: Sequence[_Line], x: float, top: float, font: str) -> None:
+    for line in lines:
+        top -= line.height
+        canvas.setFont(font, line.size)
+        canvas.setFillColorRGB(*line.color)
+        canvas.drawString(x, top + (line.height - line.size) / 2 + line.size * 0.12, line.text)
+
+
+def _fit_values(rows: Sequence[_Row], labels: Sequence[list[_Line]], font: str) -> list[list[_Line]]:
+    """Wrap each value; while the table is too tall, shrink the tallest value that sets its row's height."""
+    sizes = [VALUE_SIZE] * len(rows)
+    values = [_value_lines(row, font, VALUE_SIZE) for row in rows]
+    available = TABLE_TOP - TABLE_BOTTOM
+    while (overflow := sum(map(_row_height, labels, values)) - available) > 0:
+        shrinkable = [i for i in range(len(rows))
+                      if sizes[i] > MIN_VALUE_SIZE and _height(values[i]) > _height(labels[i])]
+        if not shrinkable:
+            return _truncate(values, overflow)
+        i = max(shrinkable, key=lambda k: _height(values[k]))
+        # Wrapped text's height grows with the square of its size: jump near the size that fits.
+        height = _height(values[i])
+        ratio = math.sqrt(max(height - overflow, 1.0) / height)
+        sizes[i] = max(MIN_VALUE_SIZE, min(sizes[i] - 0.5, math.floor(sizes[i] * ratio * 2) / 2))
+        values[i] = _value_lines(rows[i], font, sizes[i])
+    return values
+
+
+def _truncate(values: list[list[_Line]], overflow: float) -> list[list[_Line]]:
+    """Last resort for values longer than a page: cut the tallest and mark the cut."""
+    i = max(range(len(values)), key=lambda k: _height(values[k]))
+    lines = values[i]
+    while overflow > 0 and len(lines) > 1:
+        overflow -= lines.pop().height
+    lines[-1] = _Line(lines[-1].text[:-2] + "……", lines[-1].size, lines[-1].color)
+    return values
+
+
+@functools.lru_cache(maxsize=65536)
+def _char_width(font: str, char: str) -> float:
+    return pdfmetrics.stringWidth(char, font, 1.0)
+
+
+def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
+    """Break text into lines no wider than `width`: anywhere between CJK characters, at spaces in
+    Latin text, never before closing or after opening punctuation (which may hang past the edge)."""
+    limit = width / size
+    lines: list[str] = []
+    for paragraph in text.splitlines() or [""]:
+        start, used, last_break = 0, 0.0, 0  # last_break: latest index a line may start at
+        for i, char in enumerate(paragraph):
+            if i > start and _may_break(paragraph, i):
+                last_break = i
+            used += _char_width(font, char)
+            if used <= limit or i == start or char in NO_LINE_START:
+                continue
+            cut = i if _may_break(paragraph, i) else last_break if last_break > start else i
+            lines.append(paragraph[start:cut].rstrip())
+            start = cut + 1 if paragraph[cut:cut + 1] == " " else cut
+            used = sum(_char_width(font, c) for c in paragraph[start:i + 1])
+            last_break = start
+        lines.append(paragraph[start:].rstrip())
+    return lines
+
+
+def _may_break(text: str, i: int) -> bool:
+    before, char = text[i - 1], text[i]
+    if char in NO_LINE_START or before in NO_LINE_END:
+        return False
+    if char == " " or before == " ":
+        return True
+    return not (before.isascii() and char.isascii())  # keep Latin words and numbers whole
+
+
+@functools.lru_cache(maxsize=64)
+def _qr_matrix(qr_text: str) -> tuple[tuple[bool, ...], ...]:
+    """The symbol's modules, quiet zone included; cached because qrcode's mask choice costs ~20 ms."""
+    return tuple(tuple(row) for row in make_qr(qr_text).get_matrix())
+
+
+def _qr(canvas: Canvas, qr_text: str, fonts: Fonts) -> None:
+    """Draw the QR code as one filled path of dark runs (vector, no raster image), with its caption."""
+    matrix = _qr_matrix(qr_text)
+    count = len(matrix)
+    module = QR_SYMBOL / (count - 8)  # the matrix includes a 4-module quiet zone on each side
+    size = module * count
+    x, y = LEFT, QR_BOTTOM
+    canvas.saveState()
+    canvas.setFillColorRGB(1, 1, 1)
+    canvas.rect(x, y, size, size, stroke=0, fill=1)
+    canvas.translate(x, y + size)
+    canvas.scale(module, -module)  # module units, rows downwards: every edge falls on an integer
+    canvas.setFillColorRGB(0, 0, 0)
+    # One path, filled once: adjacent runs merge without anti-aliasing seams. Written as literal
+    # operators because reportlab's float formatting of ~900 rectangles would double the render time.
+    canvas.addLiteral(" ".join(f"{start} {row} {length} 1 re" for row, start, length in _dark_runs(matrix)) + " f")
+    canvas.restoreState()
+    canvas.setFont(fonts.regular, 9)
+    canvas.setFillColorRGB(*INK)
+    canvas.drawCentredString(x + size / 2, y - 2.5 * mm, "扫码核验 Scan to verify")
+
+
+def _dark_runs(matrix: Sequence[Sequence[bool]]):
+    """Yield (row, first column, length) for each horizontal run of dark modules."""
+    for row, modules in enumerate(matrix):
+        start = None
+        for column, dark in enumerate((*modules, False)):
+            if dark and start is None:
+                start = column
+            elif not dark and start is not None:
+                yield row, start, column - start
+                start = None
+
+
+def _issuer(canvas: Canvas, doc: LicensePdf, fonts: Fonts) -> None:
+    """The issuer's name and the issue date, with the seal stamped over them as on paper."""
+    label, label_en = _style(doc).issuer
+    centre_x, centre_y = RIGHT - 38 * mm, QR_BOTTOM + QR_SYMBOL / 2
+    name_size = min(12.0, 70 * mm / max(len(doc.issuer_name), 1))
+    canvas.setFillColorRGB(*GREY)
+    canvas.setFont(fonts.regular, 8)
+    canvas.drawCentredString(centre_x, centre_y + SEAL_RADIUS + 2.5 * mm, f"{label} {label_en}")
+    canvas.setFillColorRGB(*INK)
+    canvas.setFont(fonts.regular, name_size)
+    canvas.drawCentredString(centre_x, centre_y + 2 * mm, doc.issuer_name)
+    canvas.setFont(fonts.regular, 11)
+    canvas.drawCentredString(centre_x, centre_y - 6 * mm, format_date_zh(doc.issued_on))
+    draw_seal(canvas, centre_x + 3 * mm, centre_y - 1 * mm, SEAL_RADIUS, doc.issuer_name, SEAL_SUBTITLE)
+
+
+def _footer(canvas: Canvas, doc: LicensePdf, fonts: Fonts) -> None:
+    label = "证照标识 Identifier"
+    version = f"第{doc.version}版 Version {doc.version}"
+    canvas.setFillColorRGB(*GREY)
+    canvas.setFont(fonts.regular, 7)
+    baseline = FOOTER_BASELINE
+    canvas.drawString(LEFT, baseline, label)
+    canvas.drawRightString(RIGHT, baseline, version)
+    start = LEFT + canvas.stringWidth(label, fonts.regular, 7) + 2 * mm
+    room = RIGHT - canvas.stringWidth(version, fonts.regular, 7) - 3 * mm - start
+    size = min(7.5, room / max(canvas.stringWidth(doc.identifier, fonts.mono, 1.0), 1.0))
+    canvas.setFillColorRGB(*INK)
+    canvas.setFont(fonts.mono, size)
+    canvas.drawString(start, baseline, doc.identifier)
+    canvas.setFillColorRGB(*GREY)
+    canvas.setFont(fonts.regular, 6.5)
+    canvas.drawCentredString(PAGE_WIDTH / 2, baseline + 4.5 * mm,
+                             "本电子证照由发证机关加盖电子签名，可扫码或在 PDF 阅读器中核验。"
+                             "This e-license is digitally signed by its issuer.")
