@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from hub.trust.certs import decrypt_key
+from hub.trust.pades import validate_pdf
 from hub.trust.signer import KeySigner, kid_for_certificate
 from hub.trust.tables import HubKey
 from hub.verify.core import Status, verify
@@ -119,3 +120,9 @@ def test_sm2_department_issues_licenses_that_verify(backend, tmp_path, request):
     assert answer["status"] == "valid" and answer["issuer"]["kid"] == police["issuer_kid"]
     tampered = issued["qr"][:-6] + ("A" if issued["qr"][-6] != "A" else "B") + issued["qr"][-5:]
     assert _verify(hub, tampered)["status"] in ("bad_signature", "malformed")
+    # pyHanko has no SM2: the PDF is signed by the hub's document key (P-256), still trusted by the root.
+    pdf = hub.client.get(f"/licenses/{issued['id']}/pdf", headers=bearer(hub, police))
+    with hub.app.state.session_factory() as session:
+        root_der = session.scalar(select(HubKey.certificate_der).where(HubKey.purpose == "root"))
+    status = validate_pdf(pdf.content, root_der=root_der)
+    assert pdf.status_code == 200 and status.valid and status.trusted and "Hub document signing" in status.signer_subject
