@@ -13,7 +13,7 @@ import io
 import tempfile
 import threading
 import time
-from contextlib import ExitStack, asynccontextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -45,33 +45,8 @@ def batch_csv(rows: int, run: str) -> bytes:
 
 
 def wired_app(site: HubSite):
-    """create_app, plus the batch router and worker until create_app wires them itself."""
-    app = create_app(site.settings())
-    if any(getattr(route, "path", "") == "/licenses/batch" for route in app.routes):
-        return app
-    from hub.batch.router import MAX_UPLOAD_BYTES, router
-    from hub.batch.service import BatchContext
-    from hub.batch.worker import BatchRuntime
-    from hub.core.http import BodyLimitMiddleware
-
-    app.include_router(router)
-    for middleware in app.user_middleware:
-        if middleware.cls is BodyLimitMiddleware:
-            middleware.kwargs.setdefault("overrides", {"/licenses/batch": MAX_UPLOAD_BYTES})
-    app.state.batch = BatchRuntime(app.state.settings.resolved_database_url())
-    original = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(a):
-        async with original(a) as value:
-            app.state.batch.start(BatchContext.from_state(app.state), poll=0.5)
-            try:
-                yield value
-            finally:
-                app.state.batch.stop()
-
-    app.router.lifespan_context = lifespan
-    return app
+    """The hub app of the site (create_app wires the batch router and worker)."""
+    return create_app(site.settings())
 
 
 def serve(app, port: int) -> tuple[uvicorn.Server, threading.Thread]:
@@ -86,12 +61,12 @@ def serve(app, port: int) -> tuple[uvicorn.Server, threading.Thread]:
     return server, thread
 
 
-def run(rows: int, backend: str, console: Console) -> float:
+def run(rows: int, backend: str, console: Console, s3: tuple[str, str, str] | None = None) -> float:
     """Issue one batch of `rows` rows; return rows per second from upload to the job's end."""
     with ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hub-bench-batch-")))
         database = stack.enter_context(scratch_postgres(postgres_admin_url())) if backend == "postgresql" else None
-        site = HubSite(root=root, port=free_port(), database_url=database)
+        site = HubSite(root=root, port=free_port(), database_url=database, s3=s3)
         prepared = load_site(site)
         server, thread = serve(wired_app(site), site.port)
         try:

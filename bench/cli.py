@@ -17,6 +17,7 @@ from rich.progress import Progress
 from sqlalchemy.exc import SQLAlchemyError
 
 from bench import report
+from bench.batch import run as run_batch
 from bench.issuance import credit_codes, issuance
 from bench.load import run_load
 from bench.loadgen import LoadSpec
@@ -41,10 +42,12 @@ class Plan:
     issue_clients: int = 8
     max_issues: int = 5000
     postgres: bool = True
+    batch_rows: int = 10_000
     label: str = "full"
 
 
-QUICK = Plan(label="quick", cpu_seconds=0.5, http_seconds=2.0, warmup=0.5, issue_seconds=1.5, max_issues=500)
+QUICK = Plan(label="quick", cpu_seconds=0.5, http_seconds=2.0, warmup=0.5, issue_seconds=1.5, max_issues=500,
+             batch_rows=500)
 
 
 def parse_args(argv: list[str] | None) -> tuple[Plan, bool]:
@@ -128,9 +131,10 @@ def serving(prepared: Prepared, progress: Progress, workers: int) -> Iterator[Se
         yield server
 
 
-def prepare(progress: Progress, root: Path, database_url: str | None = None) -> Prepared:
+def prepare(progress: Progress, root: Path, database_url: str | None = None,
+            s3: tuple[str, str, str] | None = None) -> Prepared:
     """Create a site under root on a free port and load the demo into it."""
-    site = HubSite(root=root, port=free_port(), database_url=database_url)
+    site = HubSite(root=root, port=free_port(), database_url=database_url, s3=s3)
     with step(progress, f"Loading the demo ({'PostgreSQL' if database_url else 'SQLite'})"):
         return load_site(site)
 
@@ -150,13 +154,30 @@ def sqlite_benchmarks(plan: Plan, progress: Progress, results: Results, root: Pa
 def postgres_benchmarks(plan: Plan, progress: Progress, results: Results, root: Path) -> None:
     """Issuance on a scratch PostgreSQL database, dropped afterwards; a note instead if it cannot run."""
     try:
-        with scratch_postgres(postgres_admin_url()) as url:
-            prepared = prepare(progress, root / "postgres", url)
+        with scratch_postgres(postgres_admin_url()) as url, seaweedfs(progress, root) as s3:
+            prepared = prepare(progress, root / "postgres", url, s3)
             with serving(prepared, progress, 1) as server:
-                rows = measure_issuance(prepared, plan, progress, server, "PostgreSQL", credit_codes())
+                rows = measure_issuance(prepared, plan, progress, server, "PostgreSQL + SeaweedFS", credit_codes())
             results.issuance.extend(rows)
+            with step(progress, f"Batch of {plan.batch_rows:,} rows, PostgreSQL + SeaweedFS"):
+                rate = run_batch(plan.batch_rows, "postgresql", Console(quiet=True), s3=s3)
+            results.extra.append(("Batch issuance", f"{plan.batch_rows:,}-row CSV, PostgreSQL + SeaweedFS",
+                                  f"{rate:,.1f} rows/s end to end (records; artifacts render on request)"))
     except (OSError, ValueError, SQLAlchemyError, ServerError) as error:
         results.notes.append(f"PostgreSQL issuance skipped: {type(error).__name__}: {str(error).splitlines()[0]}")
+
+
+@contextmanager
+def seaweedfs(progress: Progress, root: Path) -> Iterator[tuple[str, str, str]]:
+    """Run a SeaweedFS S3 server on loopback for the block (the tests' helper)."""
+    from tests.seaweed import start_seaweedfs, stop_seaweedfs
+
+    with step(progress, "Starting SeaweedFS (S3)"):
+        server = start_seaweedfs(root / "seaweedfs")
+    try:
+        yield server.endpoint, server.access_key, server.secret_key
+    finally:
+        stop_seaweedfs(server)
 
 
 def note_errors(results: Results) -> None:
@@ -176,6 +197,10 @@ def run(plan: Plan, console: Console) -> Results:
     results = Results(environment=report.environment())
     with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp, make_progress(console) as progress:
         sqlite_benchmarks(plan, progress, results, Path(tmp))
+        with step(progress, f"Batch of {plan.batch_rows:,} rows, SQLite"):
+            rate = run_batch(plan.batch_rows, "sqlite", Console(quiet=True))
+        results.extra.append(("Batch issuance", f"{plan.batch_rows:,}-row CSV, SQLite + files",
+                              f"{rate:,.1f} rows/s end to end (records; artifacts render on request)"))
         with step(progress, "Status lists: 1M licenses", None):
             results.extra.extend(status_rows(plan.cpu_seconds))
         if plan.postgres:

@@ -35,6 +35,7 @@ class HubSite:
     port: int
     database_url: str | None = None  # None: SQLite in root
     passphrase: str = "bench-passphrase-not-secret"
+    s3: tuple[str, str, str] | None = None  # (endpoint, access key, secret key): S3 storage; None: files
 
     @property
     def base_url(self) -> str:
@@ -51,6 +52,9 @@ class HubSite:
         }
         if self.database_url:
             env["HUB_DATABASE_URL"] = self.database_url
+        if self.s3:
+            env.update({"HUB_STORAGE_URL": f"s3://bench-{self.port}", "HUB_S3_ENDPOINT": self.s3[0],
+                        "HUB_S3_ACCESS_KEY": self.s3[1], "HUB_S3_SECRET_KEY": self.s3[2]})
         return env
 
     def process_env(self) -> dict[str, str]:

@@ -24,7 +24,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
 from hub.licenses.fonts import Fonts, cjk_fonts
-from hub.licenses.qrimage import make_qr
+from hub.licenses.qrimage import qr_matrix
 from hub.licenses.seal import draw_seal
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
@@ -313,15 +313,9 @@ def _may_break(text: str, i: int) -> bool:
     return not (before.isascii() and char.isascii())  # keep Latin words and numbers whole
 
 
-@functools.lru_cache(maxsize=64)
-def _qr_matrix(qr_text: str) -> tuple[tuple[bool, ...], ...]:
-    """The symbol's modules, quiet zone included; cached because qrcode's mask choice costs ~20 ms."""
-    return tuple(tuple(row) for row in make_qr(qr_text).get_matrix())
-
-
 def _qr(canvas: Canvas, qr_text: str, fonts: Fonts) -> None:
     """Draw the QR code as one filled path of dark runs (vector, no raster image), with its caption."""
-    matrix = _qr_matrix(qr_text)
+    matrix = qr_matrix(qr_text)
     count = len(matrix)
     module = QR_SYMBOL / (count - 8)  # the matrix includes a 4-module quiet zone on each side
     size = module * count
