@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
 import orjson
@@ -26,16 +25,12 @@ from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
 from hub.batch import cli as batch_cli
-from hub.batch.router import MAX_UPLOAD_BYTES, router as batch_router
 from hub.batch.parse import read_batch
-from hub.batch.service import BatchContext, run_job
+from hub.batch.service import BatchContext
 from hub.batch.tables import BatchJob, BatchRow
-from hub.batch.worker import BatchRuntime
 from hub.bootstrap import initialise
 from hub.core.clock import FixedClock
-from hub.core.http import BodyLimitMiddleware
 from hub.core.ids import make_credit_code
-from hub.core.settings import Settings
 from hub.licenses.tables import License, SerialCounter
 from hub.main import create_app
 from tests.conftest import BACKENDS, ROOT, Hub, bearer, make_settings
@@ -51,46 +46,16 @@ COLUMNS = ["key", "type", "holder_id_type", "holder_id", "holder_name", "valid_f
 _seed = iter(range(30_000_000, 40_000_000))
 
 
-def install_batch(app, *, worker: bool = True, **options) -> None:
-    """What create_app will do: the router, the larger upload limit, the queue and its worker."""
-    app.include_router(batch_router)
-    for middleware in app.user_middleware:
-        if middleware.cls is BodyLimitMiddleware:
-            middleware.kwargs.setdefault("overrides", {"/licenses/batch": MAX_UPLOAD_BYTES})
-    app.state.batch = BatchRuntime(app.state.settings.resolved_database_url())
-    original = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(a):
-        async with original(a) as value:
-            app.state.batch.start(BatchContext.from_state(app.state), worker=worker, poll=0.5, **options)
-            try:
-                yield value
-            finally:
-                app.state.batch.stop()
-
-    app.router.lifespan_context = lifespan
-
-
 def start_batch_hub(backend: str, tmp, request, *, worker: bool = True) -> Hub:
     settings = make_settings(backend, tmp, request)
-    if "batch_worker" in Settings.model_fields:
-        settings.batch_worker = worker
+    settings.batch_worker = worker
     clock = FixedClock(datetime(2026, 11, 21, 4, 0, tzinfo=timezone.utc))
     operator = initialise(settings, now=clock())
     app = create_app(settings, clock=clock)
-    if not hasattr(app.state, "batch"):  # until create_app wires batches in itself
-        install_batch(app, worker=worker, heartbeat=1, stalled_after=5)
     client = TestClient(app, base_url="http://localhost", raise_server_exceptions=False)
     client.__enter__()
     request.addfinalizer(lambda: client.__exit__(None, None, None))
     return Hub(app=app, client=client, settings=settings, clock=clock, operator=operator, backend=backend)
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def hub(request, tmp_path_factory) -> Hub:
-    """Overrides conftest's hub: the same, with the batch router and an in-process batch worker."""
-    return start_batch_hub(request.param, tmp_path_factory.mktemp(request.param.replace("+", "_")), request)
 
 
 # --- building files -----------------------------------------------------------------------------------
