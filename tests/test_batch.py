@@ -10,16 +10,13 @@ import csv
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime, timezone
 
 import orjson
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from typer.testing import CliRunner
@@ -35,6 +32,7 @@ from hub.licenses.tables import License, SerialCounter
 from hub.main import create_app
 from tests.conftest import BACKENDS, ROOT, Hub, bearer, make_settings
 from tests.licenses import BUSINESS
+from tests.servers import ServerThread
 
 ROWS = int(os.environ.get("HUB_TEST_BATCH_ROWS", "10000"))
 KILL_ROWS = int(os.environ.get("HUB_TEST_KILL_ROWS", "1000"))
@@ -293,7 +291,7 @@ def test_issue_batch_command_follows_the_job_to_its_end(hub, departments, tmp_pa
     path = tmp_path / "licenses.csv"
     path.write_bytes(to_csv(rows))
     client = departments["market"]["client"]
-    with ServerThread(hub.app) as url:
+    with ServerThread(hub.app, lifespan="off") as url:
         command = ["issue-batch", str(path), "--url", url, "--client-id", client["client_id"],
                    "--client-secret", client["client_secret"]]
         first = CliRunner().invoke(batch_cli.app, command)
@@ -303,30 +301,6 @@ def test_issue_batch_command_follows_the_job_to_its_end(hub, departments, tmp_pa
     assert "line 7 (cli-" in first.output and "unknown_license_type" in first.output
     job_id = first.output.split("Job ")[1].split(":")[0]
     assert f"Job {job_id}" in again.output  # the same file is the same job (Idempotency-Key: its SHA-256)
-
-
-class ServerThread:
-    """uvicorn serving an already running app on a loopback port (no second lifespan)."""
-
-    def __init__(self, app) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, lifespan="off",
-                                                    log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 def register_market(hub) -> dict:
