@@ -211,7 +211,8 @@ def license_out(session: Session, row: License, *, types: dict[str, LicenseType]
     self_url = f"{base_url}/licenses/{row.identifier}"
     return LicenseOut(
         id=row.identifier, type=row.type_code, type_name=license_type.name if license_type else row.type_code,
-        version=row.version, status=row.status, superseded_by=row.superseded_by, issuer=IssuerOut(code=department.code, name=department.name),
+        version=row.version, status=row.status, superseded_by=row.superseded_by,
+        issuer=IssuerOut(code=department.code, name=department.name),
         holder=Holder(id_type=row.holder_id_type, id=row.holder_id, name=row.holder_name), data=row.data,
         valid_from=row.valid_from, valid_until=row.valid_until, issued_at=row.issued_at, qr=row.qr_text,
         links=LicenseLinks(self=self_url, qr_png=f"{self_url}/qr.png", qr_svg=f"{self_url}/qr.svg"),

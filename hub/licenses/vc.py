@@ -7,7 +7,6 @@ department's VC carries the non-registered alg "SM2" (see docs/qr-format.md).
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import date, datetime, time, timedelta
 
@@ -16,12 +15,9 @@ from hub.licenses.types import LicenseType
 from hub.trust.signer import Signer
 from hub.verify.core import CHINA_STANDARD_TIME
 from hub.verify.statuslist import list_id
+from hub.verify.trustlist import b64url
 
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _start_of(day: date) -> str:
@@ -65,7 +61,7 @@ def license_credential(row: License, *, license_type: LicenseType, issuer_name: 
 
 def sign_vc_jwt(credential: dict, signer: Signer) -> str:
     """Secure a credential as a compact JWS with typ vc+jwt and cty vc."""
-    header = {"alg": signer.alg, "typ": "vc+jwt", "cty": "vc", "kid": _b64url(signer.kid)}
+    header = {"alg": signer.alg, "typ": "vc+jwt", "cty": "vc", "kid": b64url(signer.kid)}
     payload = json.dumps(credential, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    signing_input = f"{_b64url(json.dumps(header, separators=(',', ':')).encode())}.{_b64url(payload)}"
-    return f"{signing_input}.{_b64url(signer.sign(signing_input.encode('ascii')))}"
+    signing_input = f"{b64url(json.dumps(header, separators=(',', ':')).encode())}.{b64url(payload)}"
+    return f"{signing_input}.{b64url(signer.sign(signing_input.encode('ascii')))}"

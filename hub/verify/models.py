@@ -20,9 +20,11 @@ class VerifyOut(BaseModel):
                     "unknown_issuer", "malformed"]
     license: dict[str, Any] | None
     issuer: dict[str, Any] | None
-    reason: str | None = Field(default=None, description="machine code of the check that decided (e.g. signature_mismatch, key_compromised, superseded)")
+    reason: str | None = Field(
+        default=None, description="machine code of the check that decided (e.g. signature_mismatch, key_compromised)")
     message: str
     message_en: str
     checked_at: datetime
     status_list_age: int | None = Field(default=None, description="seconds since the status lists used were issued")
-    superseded_by: str | None = Field(default=None, description="for a re-issued license: the identifier of the new version")
+    superseded_by: str | None = Field(
+        default=None, description="for a re-issued license: the identifier of the new version")
