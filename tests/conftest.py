@@ -113,8 +113,9 @@ def _drop_database(admin: sa.Engine, name: str) -> None:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def start_hub(backend: str, tmp: Path, request, *, now: datetime | None = None) -> Hub:
+def start_hub(backend: str, tmp: Path, request, *, now: datetime | None = None, batch_worker: bool = True) -> Hub:
     settings = make_settings(backend, tmp, request)
+    settings.batch_worker = batch_worker
     clock = FixedClock(now or datetime(2026, 11, 21, 4, 0, tzinfo=timezone.utc))
     operator = initialise(settings, now=clock())
     app = create_app(settings, clock=clock)

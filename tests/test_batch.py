@@ -13,11 +13,9 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 
 import orjson
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
@@ -25,12 +23,9 @@ from hub.batch import cli as batch_cli
 from hub.batch.parse import read_batch
 from hub.batch.service import BatchContext
 from hub.batch.tables import BatchJob, BatchRow
-from hub.bootstrap import initialise
-from hub.core.clock import FixedClock
 from hub.core.ids import make_credit_code
 from hub.licenses.tables import License, SerialCounter
-from hub.main import create_app
-from tests.conftest import BACKENDS, ROOT, Hub, bearer, make_settings
+from tests.conftest import BACKENDS, ROOT, bearer, start_hub
 from tests.licenses import BUSINESS
 from tests.servers import ServerThread
 
@@ -42,18 +37,6 @@ COLUMNS = ["key", "type", "holder_id_type", "holder_id", "holder_name", "valid_f
            "data.legal_representative", "data.enterprise_type", "data.registered_capital", "data.established",
            "data.address", "data.business_scope"]
 _seed = iter(range(30_000_000, 40_000_000))
-
-
-def start_batch_hub(backend: str, tmp, request, *, worker: bool = True) -> Hub:
-    settings = make_settings(backend, tmp, request)
-    settings.batch_worker = worker
-    clock = FixedClock(datetime(2026, 11, 21, 4, 0, tzinfo=timezone.utc))
-    operator = initialise(settings, now=clock())
-    app = create_app(settings, clock=clock)
-    client = TestClient(app, base_url="http://localhost", raise_server_exceptions=False)
-    client.__enter__()
-    request.addfinalizer(lambda: client.__exit__(None, None, None))
-    return Hub(app=app, client=client, settings=settings, clock=clock, operator=operator, backend=backend)
 
 
 # --- building files -----------------------------------------------------------------------------------
@@ -312,7 +295,7 @@ def register_market(hub) -> dict:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_stopped_worker_leaves_the_rest_of_the_job_to_the_next(backend, tmp_path, request):
-    hub = start_batch_hub(backend, tmp_path, request, worker=False)
+    hub = start_hub(backend, tmp_path, request, batch_worker=False)
     market = register_market(hub)
     job = submit(hub, market, to_csv([good_row(f"stop-{i}") for i in range(1000)]))
     runtime, ctx = hub.app.state.batch, BatchContext.from_state(hub.app.state)
@@ -354,7 +337,7 @@ def start_worker(settings, log_path) -> subprocess.Popen:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_worker_killed_mid_batch_ends_with_every_row_issued_exactly_once(backend, tmp_path, request):
-    hub = start_batch_hub(backend, tmp_path, request, worker=False)
+    hub = start_hub(backend, tmp_path, request, batch_worker=False)
     market = register_market(hub)
     rows, bad = rows_with_faults(KILL_ROWS, "kill")
     job = submit(hub, market, to_csv(rows))

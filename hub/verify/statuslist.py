@@ -10,14 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
-import json
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import jwt
-from cryptography import x509
+from hub.verify.trustlist import sign_root_jws, verify_root_jws
+
 
 LIST_SIZE = 131_072  # bits; §6.1 recommends at least 131,072 entries for herd privacy
 PURPOSES = ("revocation", "suspension")
@@ -106,22 +105,12 @@ def credential(view: StatusListView, *, base_url: str) -> dict[str, Any]:
 
 def sign_status_list(document: dict, root_key: Any, root_cert_der: bytes) -> str:
     """Secure the credential as vc+jwt with the hub root key."""
-    payload = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    headers = {"typ": JWS_TYPE, "cty": "vc", "x5c": [base64.b64encode(root_cert_der).decode("ascii")]}
-    return jwt.PyJWS().encode(payload, root_key, algorithm="ES256", headers=headers)
+    return sign_root_jws(document, root_key, root_cert_der, typ=JWS_TYPE, cty="vc")
 
 
 def verify_status_list(token: str, root_cert_der: bytes) -> StatusListView:
     """Check a status list JWT against the pinned root certificate and decode it."""
-    try:
-        root_key = x509.load_der_x509_certificate(root_cert_der).public_key()
-        signed = jwt.PyJWS().decode_complete(token, key=root_key, algorithms=["ES256"])
-        document = json.loads(signed["payload"])
-    except (ValueError, jwt.PyJWTError) as error:
-        raise StatusListError("bad_signature", str(error)) from None
-    if signed["header"].get("typ") != JWS_TYPE or not isinstance(document, dict):
-        raise StatusListError("bad_type", f"typ must be {JWS_TYPE!r} over a JSON credential")
-    return _view(document)
+    return _view(verify_root_jws(token, root_cert_der, typ=JWS_TYPE, error=StatusListError))
 
 
 def _view(document: dict) -> StatusListView:

@@ -197,32 +197,43 @@ def issuer_entry(cert_der: bytes, *, code: str, name: str, license_types: Iterab
     }
 
 
-def sign_trust_list(doc: dict, root_key: Any, root_cert_der: bytes) -> str:
-    """Return doc as a compact JWS signed by the hub root key."""
+def sign_root_jws(doc: dict, root_key: Any, root_cert_der: bytes, *, typ: str, cty: str | None = None) -> str:
+    """Return doc as a compact JWS (UTF-8 JSON) signed by the hub root key, its certificate in x5c."""
     payload = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    headers = {"typ": JWS_TYPE, "x5c": [base64.b64encode(root_cert_der).decode("ascii")]}
+    headers = {"typ": typ, "x5c": [base64.b64encode(root_cert_der).decode("ascii")]} | ({"cty": cty} if cty else {})
     return jwt.PyJWS().encode(payload, root_key, algorithm=JWS_ALG, headers=headers)
 
 
-def verify_trust_list(jws: str, root_cert_der: bytes) -> dict:
-    """Check the JWS against the pinned root certificate and return the document."""
+def verify_root_jws(jws: str, root_cert_der: bytes, *, typ: str, error: type[Exception] | None = None) -> dict:
+    """Check a root-signed JWS against the pinned root certificate and return its JSON object."""
+    error = error or TrustListError
     try:
         root_key = x509.load_der_x509_certificate(root_cert_der).public_key()
     except ValueError:
-        raise TrustListError("bad_root", "the pinned root certificate is not DER") from None
+        raise error("bad_root", "the pinned root certificate is not DER") from None
     try:
         signed = jwt.PyJWS().decode_complete(jws, key=root_key, algorithms=[JWS_ALG])
-    except jwt.PyJWTError as error:
-        raise TrustListError("bad_signature", str(error)) from None
-    if signed["header"].get("typ") != JWS_TYPE:
-        raise TrustListError("bad_type", f"typ must be {JWS_TYPE!r}")
+    except jwt.PyJWTError as failure:
+        raise error("bad_signature", str(failure)) from None
+    if signed["header"].get("typ") != typ:
+        raise error("bad_type", f"typ must be {typ!r}")
     try:
         doc = json.loads(signed["payload"])
     except ValueError:
-        raise TrustListError("bad_document", "payload is not JSON") from None
+        raise error("bad_document", "payload is not JSON") from None
     if not isinstance(doc, dict):
-        raise TrustListError("bad_document", "payload is not a JSON object")
+        raise error("bad_document", "payload is not a JSON object")
     return doc
+
+
+def sign_trust_list(doc: dict, root_key: Any, root_cert_der: bytes) -> str:
+    """Return the trust list as a compact JWS signed by the hub root key."""
+    return sign_root_jws(doc, root_key, root_cert_der, typ=JWS_TYPE)
+
+
+def verify_trust_list(jws: str, root_cert_der: bytes) -> dict:
+    """Check the trust list JWS against the pinned root certificate and return the document."""
+    return verify_root_jws(jws, root_cert_der, typ=JWS_TYPE)
 
 
 def load_trust_list(jws: str, root_cert_der: bytes) -> TrustList:
