@@ -35,7 +35,7 @@ run: $(STAMP) fonts
 	$(BIN)/hub demo
 	@echo "API docs:  http://127.0.0.1:$(HUB_PORT)/docs"
 	@echo "Verify:    POST http://127.0.0.1:$(HUB_PORT)/verify"
-	$(BIN)/hub serve --port $(HUB_PORT)
+	HUB_DEMO_IDENTITY=true $(BIN)/hub serve --port $(HUB_PORT) --demo-systems
 
 # PostgreSQL must answer on 127.0.0.1:5432 (HUB_TEST_DATABASE_URL overrides); SeaweedFS is started by the tests.
 services:

@@ -14,6 +14,7 @@ from hub.auth.tokens import Principal
 from hub.bootstrap import initialise
 from hub.core.ids import make_credit_code, make_resident_id
 from hub.core.settings import Settings, write_secret_json
+from hub.demo_sources import load_demo_sources
 from hub.licenses.models import Holder, LicenseIssue
 from hub.licenses.qrimage import make_qr
 from hub.licenses.service import issue_license
@@ -112,6 +113,8 @@ def load_demo(settings: Settings, *, console: Console) -> DemoSummary:
             sample = sample or row.qr_text
     write_secret_json(path, credentials)
     console.print(f"Demo: {len(DEPARTMENTS)} departments, {len(demo_licenses())} licenses ({issued} new).")
+    sources = load_demo_sources(state, settings, console=console)
+    console.print(f"Demo: {sources.sources} data sources in the catalogue.")
     _print_qr(console, sample)
     return DemoSummary(credentials_path=path, licenses=len(demo_licenses()), sample_qr=sample)
 

@@ -5,6 +5,7 @@ Run with `uvicorn hub.main:create_app --factory`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +17,10 @@ from limits.storage import MemoryStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 from starlette.concurrency import run_in_threadpool
 
+from hub.audit.router import router as audit_router
+from hub.audit.runtime import AuditLog
+from hub.audit.service import audit_pepper
+from hub.auth.router import demo_identity_router
 from hub.auth.router import router as auth_router
 from hub.batch.router import MAX_UPLOAD_BYTES
 from hub.batch.router import router as batch_router
@@ -32,7 +37,14 @@ from hub.licenses.router import router as licenses_router
 from hub.licenses.verify_router import router as verify_router
 from hub.licenses.types import load_license_types
 from hub.migrations import upgrade
+from hub.exchange.receipts import ReceiptSigner
+from hub.exchange.router import router as exchange_router
+from hub.registry.catalogue_router import router as catalogue_router
+from hub.registry.connections import Connections
+from hub.registry.health import health_loop
+from hub.registry.imports import MAX_IMPORT_BYTES
 from hub.registry.router import router as registry_router
+from hub.registry.service import get_department
 from hub.status.router import router as status_router
 from hub.status.service import StatusCache
 from hub.trust.cache import TrustCache
@@ -65,8 +77,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.batch.start(BatchContext.from_state(app.state), worker=settings.batch_worker)
+        app.state.audit.start()
+        health = asyncio.create_task(health_loop(session_factory, app.state.connections, now=clock,
+                                                 interval=settings.source_health_interval))
         yield
+        health.cancel()
+        await app.state.connections.aclose()
         app.state.batch.stop()
+        app.state.audit.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -81,14 +99,21 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.state.trust = TrustCache(session_factory, license_types, passphrase=passphrase, clock=clock)
     app.state.artifacts = Artifacts(store, types=license_types, keyring=keyring, session_factory=session_factory)
     app.state.status = StatusCache(session_factory, passphrase=passphrase, base_url=settings.public_url)
+    app.state.connections = Connections(engine)
+    app.state.receipts = ReceiptSigner(session_factory, passphrase=passphrase, issuer=settings.public_url)
+    app.state.pepper = audit_pepper(passphrase)
+    app.state.audit = AuditLog(session_factory, passphrase=passphrase, clock=clock, interval=settings.audit_interval,
+                               department_code=lambda session, dept_id: get_department(session, dept_id).code)
     app.state.verify_limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
     app.state.verify_limit = parse_limit(settings.verify_rate_limit)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
-                       overrides={"/licenses/batch": MAX_UPLOAD_BYTES})
-    for router in (auth_router, registry_router, trust_router, batch_router, licenses_router, status_router,
-                   verify_router):
+                       overrides={"/licenses/batch": MAX_UPLOAD_BYTES, "/sources/*/import": MAX_IMPORT_BYTES})
+    for router in (auth_router, registry_router, catalogue_router, exchange_router, trust_router, batch_router,
+                   licenses_router, status_router, verify_router, audit_router):
         app.include_router(router)
+    if settings.demo_identity:
+        app.include_router(demo_identity_router)
     _add_probes(app)
     return app
 

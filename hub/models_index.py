@@ -2,8 +2,10 @@
 
 
 def import_all_tables() -> None:
+    import hub.audit.tables  # noqa: F401
     import hub.auth.tables  # noqa: F401
     import hub.batch.tables  # noqa: F401
+    import hub.exchange.tables  # noqa: F401
     import hub.licenses.tables  # noqa: F401
     import hub.registry.tables  # noqa: F401
     import hub.status.tables  # noqa: F401

@@ -105,7 +105,7 @@ def make_settings(backend: str, tmp: Path, request) -> Settings:
                    "s3_access_key": s3.access_key, "s3_secret_key": s3.secret_key}
     return Settings(var_dir=tmp / "var", database_url=database_url, key_passphrase="test-passphrase",
                     public_url="http://localhost", license_types_dir=ROOT / "schemas" / "license-types",
-                    verify_rate_limit="100000/minute", **storage)
+                    verify_rate_limit="100000/minute", demo_identity=True, **storage)
 
 
 def _drop_database(admin: sa.Engine, name: str) -> None:
@@ -146,3 +146,18 @@ def departments(hub: Hub) -> dict[str, dict]:
 def bearer(hub: Hub, department: dict, scope: str | None = None) -> dict:
     client = department["client"]
     return {"Authorization": f"Bearer {hub.token(client['client_id'], client['client_secret'], scope)}"}
+
+
+def citizen_headers(hub: Hub, resident_id: str) -> dict:
+    """A citizen's bearer header, from the demo identity."""
+    response = hub.client.post("/demo/identity/token", json={"resident_id": resident_id})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def root_der(hub: Hub) -> bytes:
+    """The hub root certificate (DER), as a relying party pins it."""
+    from hub.trust.tables import HubKey
+
+    with hub.app.state.session_factory() as session:
+        return session.scalar(sa.select(HubKey.certificate_der).where(HubKey.purpose == "root"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from tests.conftest import BACKENDS, ROOT, make_settings
 from tests.licenses import business_license_request
 from tests.servers import ServerThread, free_port
 from hub.bootstrap import initialise
+from hub.demo import NO_ARREARS, company, person
 from hub.main import create_app
 
 
@@ -78,8 +80,9 @@ def test_demo_is_idempotent_and_the_served_hub_verifies_its_licenses(tmp_path):
         assert conn.execute(text("SELECT count(*) FROM departments")).scalar() == 5
     engine.dispose()
     sample = next(line for line in second.stdout.splitlines() if line.startswith("HUB1:"))
-    served = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    served = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve", "--port", str(port), "--demo-systems"],
+                              env=env | {"HUB_DEMO_IDENTITY": "true"}, cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
             _wait_ready(http)
@@ -90,9 +93,41 @@ def test_demo_is_idempotent_and_the_served_hub_verifies_its_licenses(tmp_path):
             assert token.status_code == 200
             assert http.get("/docs").status_code == 200
             assert http.get("/ready").json()["status"] == "ok"
+            _demo_exchange(http, credentials)
     finally:
-        served.terminate()
+        os.killpg(served.pid, signal.SIGTERM)
         served.wait(timeout=10)
+
+
+def _demo_exchange(http: httpx.Client, credentials: dict) -> None:
+    """The demo's sources answer through the exchange: REST (户籍), bulk-imported (婚姻) and SQL (社保) for issuance."""
+    def headers(key: str) -> dict:
+        dept = credentials["departments"][key]
+        token = http.post("/oauth/token", data={"grant_type": "client_credentials"},
+                          auth=(dept["client_id"], dept["client_secret"])).json()["access_token"]
+        return {"Authorization": f"Bearer {token}"}
+
+    assert {s["id"] for s in http.get("/sources", headers=headers("market")).json()} == {
+        "household.residents", "social_security.insured", "social_security.employers", "civil.marriage"}
+    citizen = person(0)
+    deadline = time.monotonic() + 20  # the household registry starts beside the hub
+    while True:
+        answer = http.post("/exchange/household.residents/query", headers=headers("civil_affairs"), json={
+            "subject": citizen.id, "fields": ["name", "address"], "purpose": "婚姻登记核验户籍"})
+        if answer.status_code != 502 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["record"]["name"] == citizen.name
+    married = http.post("/exchange/civil.marriage/query", headers=headers("natural_resources"), json={
+        "subject": citizen.id, "fields": ["marital_status"], "purpose": "不动产登记核验婚姻状况"})
+    assert married.json()["record"] == {"marital_status": "已婚"}, married.text
+    proof = http.post("/licenses", headers=headers("human_resources"), json={
+        "type": NO_ARREARS, "holder": company(0).model_dump(), "from_source": True})
+    assert proof.status_code == 201, proof.text
+    token = http.post("/demo/identity/token", json={"resident_id": citizen.id}).json()["access_token"]
+    log = http.get("/me/access-log", headers={"Authorization": f"Bearer {token}"}).json()
+    assert any(item["source_id"] == "household.residents" for item in log["items"]), log
 
 
 def _wait_ready(http: httpx.Client) -> None:

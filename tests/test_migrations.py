@@ -6,6 +6,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from connectors.store import shared_records
 from hub.core.db import Base, make_engine
 from hub.migrations import upgrade
 from hub.models_index import import_all_tables
@@ -20,7 +21,8 @@ def test_migrations_match_the_models(backend, tmp_path, request):
         upgrade(engine)
         upgrade(engine)  # running twice is harmless
         with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = compare_metadata(context, [Base.metadata, shared_records.metadata])
         assert diff == []
     finally:
         engine.dispose()

@@ -15,8 +15,8 @@ from hub.auth.models import ClientCredentials
 from hub.auth.tables import OAuthClient
 from hub.core.errors import NotFound
 
-DEPARTMENT_SCOPES = ("licenses:issue", "licenses:read")
-OPERATOR_SCOPES = ("departments:write", "departments:read", "licenses:read")
+DEPARTMENT_SCOPES = ("licenses:issue", "licenses:read", "sources:read", "sources:write", "exchange:query")
+OPERATOR_SCOPES = ("departments:write", "departments:read", "licenses:read", "sources:read")
 
 
 def hash_secret(secret: str) -> str:

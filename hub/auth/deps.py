@@ -38,3 +38,7 @@ def require_scope(scope: str, *, role: str | None = None):
 OperatorDep = Annotated[Principal, require_scope("departments:write", role="operator")]
 IssuerDep = Annotated[Principal, require_scope("licenses:issue", role="department")]
 ReaderDep = Annotated[Principal, require_scope("licenses:read")]
+CitizenDep = Annotated[Principal, require_scope("me", role="citizen")]
+CatalogueDep = Annotated[Principal, require_scope("sources:read")]
+SourceOwnerDep = Annotated[Principal, require_scope("sources:write", role="department")]
+RequesterDep = Annotated[Principal, require_scope("exchange:query", role="department")]

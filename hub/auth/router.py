@@ -1,11 +1,15 @@
-"""POST /oauth/token."""
+"""POST /oauth/token, and the demo identity that gives citizens a token until the portal has a real login."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from hub.auth.citizens import CITIZEN_SCOPE, mint_citizen_token
 from hub.auth.service import issue_token
 from hub.core.db import SessionDep
 from hub.core.errors import problem
@@ -25,3 +29,23 @@ async def token(request: Request, session: SessionDep) -> JSONResponse:
         return problem(status, body.get("error", "invalid_request"), "OAuth2 error",
                        body.get("error_description") or body.get("error", ""), request.url.path, **body)
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+class CitizenLogin(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    resident_id: str = Field(min_length=18, max_length=18, description="公民身份号码 (GB 11643)")
+
+
+demo_identity_router = APIRouter(tags=["demo identity"])
+
+
+@demo_identity_router.post(
+    "/demo/identity/token",
+    summary="演示身份认证：为公民签发访问令牌 Demo identity: a citizen access token (HUB_DEMO_IDENTITY only)")
+def demo_citizen_token(body: CitizenLogin, request: Request) -> dict:
+    state = request.app.state
+    ttl = 900
+    # Token lifetimes run on the system clock, like the tokens authlib issues (see hub.auth.tokens).
+    token = mint_citizen_token(jwk=state.token_jwk, issuer=state.settings.public_url, resident_id=body.resident_id,
+                               now=datetime.now(timezone.utc), ttl=ttl)
+    return {"access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": CITIZEN_SCOPE}

@@ -19,6 +19,11 @@ class Principal:
     role: str
     department_id: str | None
     scopes: frozenset[str]
+    subject: str | None = None  # citizens only: their resident id
+
+    @property
+    def is_citizen(self) -> bool:
+        return self.role == "citizen"
 
     @property
     def is_operator(self) -> bool:
@@ -48,4 +53,5 @@ def verify_access_token(token: str, *, keys: dict, issuer: str) -> Principal:
     return Principal(
         client_id=str(claims["client_id"]), role=str(claims.get("role", "")),
         department_id=claims.get("dept"), scopes=frozenset(str(claims.get("scope", "")).split()),
+        subject=str(claims["sub"]) if claims.get("role") == "citizen" else None,
     )

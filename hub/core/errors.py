@@ -63,6 +63,14 @@ class UnsupportedMediaType(HubError):
     status, code, title = 415, "unsupported_media_type", "Unsupported media type"
 
 
+class BadGateway(HubError):
+    status, code, title = 502, "source_unavailable", "The department's system did not answer properly"
+
+
+class GatewayTimeout(HubError):
+    status, code, title = 504, "source_timeout", "The department's system did not answer in time"
+
+
 class TooManyRequests(HubError):
     status, code, title = 429, "rate_limited", "Too many requests"
 

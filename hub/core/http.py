@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -15,16 +16,26 @@ from hub.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, p
 class BodyLimitMiddleware:
     """Refuse request bodies over the limit, by Content-Length or while streaming, with a 413 problem.
 
-    `overrides` maps exact paths to their own limits (batch uploads are larger than API calls).
+    `overrides` maps paths to their own limits (uploads are larger than API calls); a `*` in a path
+    stands for one path segment, as in `/sources/*/import`.
     """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int, overrides: dict[str, int] | None = None) -> None:
-        self.app, self.max_bytes, self.overrides = app, max_bytes, dict(overrides or {})
+        self.app, self.max_bytes = app, max_bytes
+        self.overrides = {k: v for k, v in (overrides or {}).items() if "*" not in k}
+        self.patterns = [(re.compile("^" + re.escape(k).replace(r"\*", "[^/]+") + "$"), v)
+                         for k, v in (overrides or {}).items() if "*" in k]
+
+    def _limit(self, path: str) -> int:
+        limit = self.overrides.get(path)
+        if limit is None:
+            limit = next((v for pattern, v in self.patterns if pattern.match(path)), self.max_bytes)
+        return limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit = self.overrides.get(scope.get("path", ""), self.max_bytes)
+        limit = self._limit(scope.get("path", ""))
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             return await self._reject(scope, send, limit)

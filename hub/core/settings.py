@@ -25,11 +25,15 @@ class Settings(BaseSettings):
     public_url: str = ""  # default: http://127.0.0.1:{port}
     port: int = 8000
     license_types_dir: Path = Path("schemas/license-types")
+    sources_dir: Path = Path("schemas/sources")
     access_token_ttl: int = Field(default=600, ge=60, le=3600)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     verify_rate_limit: str = "600/minute"
     run_migrations: bool = True
+    demo_identity: bool = False  # serve POST /demo/identity/token (citizen tokens without a real login)
+    source_health_interval: float = Field(default=60.0, ge=1.0)  # seconds between health checks of all sources
     batch_worker: bool = True  # run a batch worker thread in this process (false: API only)
+    audit_interval: float = Field(default=1.0, gt=0)  # seconds between audit log sequencer rounds
 
     @model_validator(mode="after")
     def _default_public_url(self) -> Settings:

@@ -24,6 +24,7 @@ class LicenseIssue(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
     valid_from: date | None = None
     valid_until: date | None = None
+    from_source: bool = Field(default=False, description="take the data from the type's source, through the exchange")
 
 
 class IssuerOut(BaseModel):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from hub.auth.deps import IssuerDep, ReaderDep
 from hub.core.db import SessionDep, after_commit
-from hub.licenses import lifecycle, service
+from hub.licenses import lifecycle, service, sourcing
 from hub.licenses.models import (
     LicenseEventOut,
     LicenseIssue,
@@ -28,15 +29,20 @@ async def license_types(request: Request) -> list[LicenseTypeOut]:
 
 
 @router.post("/licenses", response_model=LicenseOut, status_code=201, summary="签发电子证照 Issue an e-license")
-def issue(body: LicenseIssue, request: Request, response: Response, session: SessionDep, principal: IssuerDep,
-          idempotency_key: IdempotencyKey = None) -> LicenseOut:
+async def issue(body: LicenseIssue, request: Request, response: Response, session: SessionDep, principal: IssuerDep,
+                idempotency_key: IdempotencyKey = None) -> LicenseOut:
     state = request.app.state
-    row, created = service.issue_license(
-        session, body, principal=principal, types=state.license_types, keyring=state.keyring, artifacts=state.artifacts,
-        idempotency_key=idempotency_key, now=state.clock(),
+    if body.from_source:
+        body = await sourcing.data_from_source(session, body, types=state.license_types, principal=principal,
+                                               connections=state.connections, receipts=state.receipts,
+                                               pepper=state.pepper, now=state.clock())
+    row, created = await run_in_threadpool(
+        service.issue_license, session, body, principal=principal, types=state.license_types, keyring=state.keyring,
+        artifacts=state.artifacts, idempotency_key=idempotency_key, now=state.clock(),
     )
     response.status_code = 201 if created else 200
-    return service.license_out(session, row, types=state.license_types, base_url=state.settings.public_url)
+    return await run_in_threadpool(service.license_out, session, row, types=state.license_types,
+                                   base_url=state.settings.public_url)
 
 
 @router.get("/licenses/{license_id}", response_model=LicenseOut, summary="查看电子证照 Read an e-license")

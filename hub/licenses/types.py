@@ -87,6 +87,15 @@ class LicenseField(_Model):
         return self
 
 
+class SourceBinding(_Model):
+    """Where a type's data comes from when issued with `from_source`: a catalogue source, read through the exchange."""
+
+    source: Annotated[str, Field(min_length=1, max_length=64)]
+    purpose: Text
+    fields: Annotated[dict[str, str], Field(min_length=1)]  # license field -> source field
+    require: dict[str, Any] = Field(default_factory=dict)  # source field -> the value it must have to issue
+
+
 class LicenseType(_Model):
     """A kind of e-license (证照类型) and the rules its licenses follow."""
 
@@ -98,6 +107,17 @@ class LicenseType(_Model):
     qr_fields: list[str]
     default_validity_days: Annotated[int, Field(ge=1, le=36_500)] | None = None
     issuers: Annotated[list[str], Field(min_length=1)]
+    from_source: SourceBinding | None = None
+
+    @field_validator("from_source")
+    @classmethod
+    def _binding_names_fields(cls, binding: SourceBinding | None, info: ValidationInfo) -> SourceBinding | None:
+        if binding is not None and "fields" in info.data:
+            known = {f.name for f in info.data["fields"]}
+            unknown = sorted(set(binding.fields) - known)
+            if unknown:
+                raise ValueError(f"fields {', '.join(unknown)} are not fields of this type")
+        return binding
 
     @field_validator("code")
     @classmethod

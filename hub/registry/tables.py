@@ -1,10 +1,10 @@
-"""Departments and their OAuth2 clients."""
+"""Departments, their data sources (the catalogue) and the grants to read them."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.core.db import Base, UTCDateTime, new_id
@@ -20,3 +20,46 @@ class Department(Base):
     name: Mapped[str] = mapped_column(String(200))
     region: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Source(Base):
+    """A data source (数据资源) in the catalogue: its fields, sharing class and connector."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    department_id: Mapped[str] = mapped_column(ForeignKey("departments.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(String(1000), default="")
+    subject_key: Mapped[str] = mapped_column(String(16))
+    sharing_class: Mapped[str] = mapped_column(String(16))
+    update_frequency: Mapped[str] = mapped_column(String(16))
+    fields: Mapped[list] = mapped_column(JSON)
+    connector_type: Mapped[str] = mapped_column(String(16))
+    connector_config: Mapped[dict] = mapped_column(JSON)
+    health: Mapped[str] = mapped_column(String(16), default="unknown")  # ok | down | unknown
+    health_detail: Mapped[str] = mapped_column(String(300), default="")
+    health_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Grant(Base):
+    """Permission for a department to read some fields of a source, for a stated purpose."""
+
+    __tablename__ = "grants"
+    __table_args__ = (Index("ix_grants_requester_source", "requester_id", "source_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"), index=True)
+    requester_id: Mapped[str] = mapped_column(ForeignKey("departments.id"))
+    fields: Mapped[list] = mapped_column(JSON)
+    purpose: Mapped[str] = mapped_column(String(200))
+    legal_basis: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16))  # pending | approved | rejected | revoked
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -1,0 +1,96 @@
+"""Adapters to department systems behind one small protocol; a library the hub calls, importing nothing of it.
+
+    connector = build("rest", {"url": "http://127.0.0.1:8101/residents/{subject}"})
+    record = await connector.fetch("110105199001010011", ["name", "address"])   # None: no such record
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from connectors.base import (
+    Connector,
+    ConnectorConfigError,
+    ConnectorError,
+    Health,
+    ImportFormatError,
+    SourceTimeout,
+    SourceUnavailable,
+)
+from connectors.bulk import ImportReport, RowError, import_file
+from connectors.config import validate
+from connectors.fields import FieldSpec
+from connectors.rest import RestConnector
+from connectors.sql import SqlConnector
+from connectors.store import SharedStoreConnector, create_store_table, shared_records
+
+__all__ = [
+    "Connector", "ConnectorConfigError", "ConnectorError", "FieldSpec", "Health", "ImportFormatError",
+    "ImportReport", "RowError", "SharedStoreConnector", "SourceTimeout", "SourceUnavailable", "TYPES", "build",
+    "create_store_table", "import_file", "redact", "shared_records", "validate",
+]
+
+TYPES = ("rest", "sql", "bulk")
+SECRET = "***"
+_SECRET_PARAMS = {"password", "passwd", "pwd", "token", "access_token", "api_key", "apikey", "key", "secret"}
+
+
+def build(type: str, config: dict[str, Any], **context: Any) -> Connector:  # noqa: A002 - the config's own word
+    """Validate the config and return a connector; "bulk" needs engine= and source_id= context, others ignore it."""
+    checked = validate(type, config)
+    if type == "rest":
+        return RestConnector(checked)
+    if type == "sql":
+        try:
+            return SqlConnector(checked)
+        except ImportError as exc:  # a driver the URL names is not installed
+            raise ConnectorConfigError(f"url: the database driver is not installed ({exc.name})") from None
+    engine, source_id = context.get("engine"), context.get("source_id")
+    if engine is None or not source_id:
+        raise TypeError("build('bulk', ...) needs engine= (the hub's SQLAlchemy engine) and source_id=")
+    return SharedStoreConnector(engine, str(source_id))
+
+
+def redact(type: str, config: dict[str, Any]) -> dict[str, Any]:  # noqa: A002
+    """Return a copy of the config with every secret replaced by "***"."""
+    if not isinstance(config, dict):
+        return {}
+    safe = copy.deepcopy(config)
+    for key in ("url", "health_url"):
+        if isinstance(safe.get(key), str):
+            safe[key] = _redact_sql_url(safe[key]) if type == "sql" and key == "url" else _redact_http_url(safe[key])
+    header = safe.get("auth_header")
+    if isinstance(header, dict) and "value" in header:
+        header["value"] = SECRET
+    elif header is not None and not isinstance(header, dict):
+        safe["auth_header"] = SECRET
+    return safe
+
+
+def _redact_http_url(url: str) -> str:
+    """Hide a password in the userinfo and secret-looking query parameters."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = netloc.replace(f":{parts.password}@", f":{SECRET}@", 1)
+    except ValueError:
+        return SECRET
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = parts.query
+    if any(key.lower() in _SECRET_PARAMS for key, _ in pairs):
+        query = urlencode([(k, SECRET if k.lower() in _SECRET_PARAMS else v) for k, v in pairs], safe="{}*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _redact_sql_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - an unparsable URL may still hold a secret: hide it whole
+        return SECRET
+    query = {k: (SECRET if k.lower() in _SECRET_PARAMS else v) for k, v in parsed.query.items()}
+    return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", SECRET)

@@ -1,0 +1,74 @@
+"""The one small protocol every connector implements, its health answer and its errors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """Whether a source answers, what it said, and how long it took."""
+
+    ok: bool
+    detail: str
+    latency_ms: float
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """Reach one department system: read one subject's record, probe it, release it."""
+
+    async def fetch(self, subject: str, fields: Sequence[str]) -> dict[str, Any] | None:
+        """Return the requested fields of the subject's record (absent keys left out), or None when there is none."""
+
+    async def health(self) -> Health:
+        """Probe the source without raising."""
+
+    async def aclose(self) -> None:
+        """Release pooled connections."""
+
+
+class ConnectorError(Exception):
+    """A connector failure with a snake_case machine code and a bilingual message."""
+
+    code: str = "connector_error"
+    title: str = "connector error (连接器错误)"
+
+    def __init__(self, reason: str = "") -> None:
+        self.reason = reason
+        super().__init__(f"{self.title}: {reason}" if reason else self.title)
+
+
+class SourceUnavailable(ConnectorError):
+    """The source cannot give a usable answer now (refused, 5xx, garbage, circuit open, SQL error)."""
+
+    code = "source_unavailable"
+    title = "data source unavailable (数据源不可用)"
+
+
+class SourceTimeout(ConnectorError):
+    """The source did not answer within the connector's timeout."""
+
+    code = "source_timeout"
+    title = "data source timed out (数据源响应超时)"
+
+
+class ConnectorConfigError(ConnectorError):
+    """A connector's configuration is not valid; the message names the bad key."""
+
+    code = "connector_config_invalid"
+    title = "invalid connector configuration (连接器配置无效)"
+
+
+class ImportFormatError(ConnectorError):
+    """An import file is not the declared format at all; nothing was written."""
+
+    code = "import_format_invalid"
+    title = "import file is not in the declared format (导入文件格式无效)"
+
+
+def pick(record: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    """Return only the requested fields that the record has."""
+    return {name: record[name] for name in fields if name in record}

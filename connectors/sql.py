@@ -1,0 +1,152 @@
+"""SQL connector: one parameterised SELECT against a department database, read-only by construction."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sqlite3
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from datetime import time as dtime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import QueuePool
+
+from connectors.base import ConnectorError, Health, SourceTimeout, SourceUnavailable, pick
+from connectors.config import SqlConfig, parse_sql_url
+
+GRACE = 1.0  # seconds past the statement timeout before the caller stops waiting for the worker thread
+_PLAIN = (str, int, float, bool, type(None))
+
+
+class SqlConnector:
+    """Run the configured SELECT with :subject bound; the first row is the record."""
+
+    def __init__(self, config: SqlConfig) -> None:
+        self.config = config
+        self._statement = sa.text(config.query)
+        self.engine = make_readonly_engine(config)
+        self._sqlite = self.engine.dialect.name == "sqlite"
+
+    async def fetch(self, subject: str, fields: Sequence[str]) -> dict[str, Any] | None:
+        """Return the first row's requested columns, or None when the query finds no row."""
+        try:
+            async with asyncio.timeout(self.config.timeout + GRACE):
+                row = await asyncio.to_thread(self._first_row, subject)
+        except TimeoutError:
+            raise SourceTimeout(f"no answer within {self.config.timeout:g} s") from None
+        return None if row is None else pick(row, fields)
+
+    def _first_row(self, subject: str) -> dict[str, Any] | None:
+        connection = self._connect()
+        try:
+            with connection:
+                raw = connection.connection.dbapi_connection
+                if self._sqlite:  # SQLite has no statement timeout: abort the VM from its progress handler
+                    deadline = time.monotonic() + self.config.timeout
+                    raw.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+                try:
+                    row = connection.execute(self._statement, {"subject": subject}).mappings().first()
+                finally:
+                    if self._sqlite:
+                        raw.set_progress_handler(None, 0)
+        except SQLAlchemyError as exc:
+            raise classify(exc) from None
+        return None if row is None else {key: jsonable(value) for key, value in row.items()}
+
+    def _connect(self) -> sa.Connection:
+        try:
+            return self.engine.connect()
+        except sa.exc.TimeoutError:
+            raise SourceTimeout("every pooled database connection is busy") from None
+        except SQLAlchemyError:
+            raise SourceUnavailable("cannot connect to the database") from None
+
+    async def health(self) -> Health:
+        """Run SELECT 1 through the pool; never raises."""
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.config.timeout + GRACE):
+                await asyncio.to_thread(self._ping)
+        except TimeoutError:
+            return Health(False, f"no answer within {self.config.timeout:g} s", _ms(started))
+        except ConnectorError as exc:
+            return Health(False, exc.reason, _ms(started))
+        return Health(True, f"{self.engine.dialect.name} answers", _ms(started))
+
+    def _ping(self) -> None:
+        try:
+            with self._connect() as connection:
+                connection.execute(sa.text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            raise classify(exc) from None
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        await asyncio.to_thread(self.engine.dispose)
+
+
+def make_readonly_engine(config: SqlConfig) -> sa.Engine:
+    """Create the pooled engine: SQLite opened with mode=ro, PostgreSQL sessions and transactions read-only."""
+    url = parse_sql_url(config.url)
+    if url.drivername == "sqlite":
+        path = Path(url.database).expanduser().resolve()
+        uri = f"file:{quote(str(path))}?mode=ro"
+
+        def connect() -> sqlite3.Connection:
+            return sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=config.timeout)
+
+        return sa.create_engine("sqlite+pysqlite://", creator=connect, poolclass=QueuePool,
+                                pool_size=config.pool_size, max_overflow=0, pool_timeout=config.timeout)
+    options = (f"-c default_transaction_read_only=on -c statement_timeout={int(config.timeout * 1000)}"
+               f" -c idle_in_transaction_session_timeout={int(config.timeout * 10_000)}")
+    engine = sa.create_engine(url, pool_size=config.pool_size, max_overflow=0, pool_timeout=config.timeout,
+                              pool_pre_ping=True, pool_recycle=1800,
+                              connect_args={"options": options, "connect_timeout": max(1, math.ceil(config.timeout))})
+    # The session default can be switched off by SQL (set_config); the client-side BEGIN READ ONLY cannot.
+    sa.event.listen(engine, "connect", _psycopg_read_only)
+    return engine
+
+
+def _psycopg_read_only(dbapi_connection, _record) -> None:
+    dbapi_connection.read_only = True
+
+
+def classify(exc: SQLAlchemyError) -> ConnectorError:
+    """Map a database failure to a short reason, never echoing SQL text or driver messages."""
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None)
+    text = str(orig).lower()
+    if state == "57014" or (isinstance(orig, sqlite3.OperationalError) and "interrupted" in text):
+        return SourceTimeout("the query ran past the statement timeout")
+    if state == "25006" or (isinstance(orig, sqlite3.OperationalError) and "readonly" in text):
+        return SourceUnavailable("the query tried to write; the source is read-only")
+    if isinstance(exc, sa.exc.TimeoutError):
+        return SourceTimeout("every pooled database connection is busy")
+    return SourceUnavailable(f"the database query failed ({type(orig or exc).__name__})")
+
+
+def jsonable(value: Any) -> Any:
+    """Turn a column value into a JSON type, so every connector's records serialise the same way."""
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, (date, datetime, dtime)):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (bytes, memoryview)):
+        return bytes(value).hex()
+    return value
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

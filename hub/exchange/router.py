@@ -1,0 +1,60 @@
+"""POST /exchange/{source_id}/query, and consents: departments ask, citizens decide."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from hub.auth.deps import CitizenDep, RequesterDep
+from hub.core.db import SessionDep
+from hub.exchange import consents, service
+from hub.exchange.models import ConsentCreate, ConsentOut, ExchangeAnswer, ExchangeQuery
+
+router = APIRouter(tags=["exchange"])
+
+
+@router.post("/exchange/{source_id}/query", response_model=ExchangeAnswer,
+             summary="共享查询 Query a source: granted fields only, with a signed receipt",
+             responses={403: {"description": "grant_required, consent_required or source_not_shared"},
+                        502: {"description": "source_unavailable"}, 504: {"description": "source_timeout"}})
+async def query(source_id: str, body: ExchangeQuery, request: Request, session: SessionDep,
+                principal: RequesterDep) -> ExchangeAnswer:
+    state = request.app.state
+    return await service.query_source(session, source_id, body, principal=principal, connections=state.connections,
+                                      receipts=state.receipts, pepper=state.pepper, now=state.clock())
+
+
+@router.post("/consents", response_model=ConsentOut, status_code=201,
+             summary="请求公民授权 Ask a citizen for consent (they decide at /me/consents)")
+def request_consent(body: ConsentCreate, request: Request, session: SessionDep, principal: RequesterDep) -> ConsentOut:
+    state = request.app.state
+    consent = consents.request_consent(session, body, principal=principal, pepper=state.pepper, now=state.clock())
+    return consents.consent_out(session, consent, now=state.clock())
+
+
+@router.get("/consents/{consent_id}", response_model=ConsentOut, summary="授权状态 A consent I asked for")
+def read_consent(consent_id: str, request: Request, session: SessionDep, principal: RequesterDep) -> ConsentOut:
+    consent = consents.requester_consent(session, consent_id, principal=principal)
+    return consents.consent_out(session, consent, now=request.app.state.clock())
+
+
+@router.get("/me/consents", response_model=list[ConsentOut], summary="我的授权 Consent requests addressed to me")
+def my_consents(request: Request, session: SessionDep, principal: CitizenDep) -> list[ConsentOut]:
+    state = request.app.state
+    return [consents.consent_out(session, c, now=state.clock())
+            for c in consents.citizen_consents(session, principal=principal, pepper=state.pepper)]
+
+
+def _citizen_decision(action: str, summary: str) -> None:
+    def decide(consent_id: str, request: Request, session: SessionDep, principal: CitizenDep) -> ConsentOut:
+        state = request.app.state
+        consent = consents.decide_consent(session, consent_id, action, principal=principal, pepper=state.pepper,
+                                          now=state.clock())
+        return consents.consent_out(session, consent, now=state.clock())
+
+    router.add_api_route(f"/me/consents/{{consent_id}}/{action}", decide, methods=["POST"], response_model=ConsentOut,
+                         summary=summary, name=f"consent_{action}")
+
+
+_citizen_decision("approve", "同意 Approve a consent request")
+_citizen_decision("reject", "拒绝 Reject a consent request")
+_citizen_decision("revoke", "撤回 Revoke a consent I gave")

@@ -1,0 +1,55 @@
+"""Issue from source: a license's data pulled through the exchange (granted, audited) instead of from the caller."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from hub.auth.tokens import Principal
+from hub.core.errors import HubError, ValidationFailed
+from hub.exchange.models import ExchangeQuery
+from hub.exchange.service import query_source
+from hub.licenses.models import LicenseIssue
+from hub.licenses.types import LicenseType
+
+
+class SourceRefusesIssuance(HubError):
+    status, code, title = 422, "source_refuses_issuance", "The source's record does not allow this license"
+
+
+async def data_from_source(session: Session, request: LicenseIssue, *, types: dict[str, LicenseType],
+                           principal: Principal, connections, receipts, pepper: bytes, now: datetime) -> LicenseIssue:
+    """Fill the request's data from the type's source; refuse when the source has no record or forbids it."""
+    license_type = types.get(request.type)
+    if license_type is None:
+        raise ValidationFailed(f"Unknown license type {request.type!r}: see GET /license-types.")
+    binding = license_type.from_source
+    if binding is None:
+        raise ValidationFailed(f"License type {license_type.code} does not take its data from a source.")
+    if request.data:
+        raise ValidationFailed("With from_source the data comes from the source: leave `data` empty.")
+    wanted = sorted(set(binding.fields.values()) | set(binding.require))
+    query = ExchangeQuery(subject=request.holder.id, fields=wanted, purpose=binding.purpose)
+    answer = await query_source(session, binding.source, query, principal=principal, connections=connections,
+                                receipts=receipts, pepper=pepper, now=now)
+    if not answer.found:
+        raise SourceRefusesIssuance(f"{binding.source} has no record for this holder.")
+    record = answer.record or {}
+    for name, expected in binding.require.items():
+        if name not in record or record[name] != expected:
+            raise SourceRefusesIssuance(f"{binding.source} shows {name} = {record.get(name)!r}; "
+                                        f"this license needs {expected!r}.")
+    data = {field: _plain(record[src]) for field, src in binding.fields.items() if src in record}
+    return request.model_copy(update={"data": data, "from_source": False})
+
+
+def _plain(value: Any) -> Any:
+    """Database values as the license validator expects them (dates as ISO text, decimals as numbers)."""
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value

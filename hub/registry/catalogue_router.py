@@ -1,0 +1,114 @@
+"""The catalogue (POST/GET /sources) and grants (POST /grants, approve, reject, revoke)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from hub.auth.deps import CatalogueDep, RequesterDep, SourceOwnerDep
+from hub.core.db import SessionDep
+from hub.registry import grants, imports, sources
+from hub.registry.connections import redact
+from hub.registry.source_models import (
+    GrantCreate,
+    GrantDecision,
+    GrantOut,
+    GrantRevocation,
+    ImportOut,
+    SourceCreate,
+    SourceOut,
+)
+
+router = APIRouter(tags=["catalogue"])
+
+
+@router.post("/sources", response_model=SourceOut, status_code=201,
+             summary="登记数据资源 Register a data source (its connector is health-checked at once)")
+async def register(body: SourceCreate, request: Request, session: SessionDep, principal: SourceOwnerDep) -> SourceOut:
+    state = request.app.state
+    department = await run_in_threadpool(sources.require_department, session, principal)
+    connector = state.connections.build(body.id, body.connector)
+    health = await state.connections.check(connector, now=state.clock())
+    await connector.aclose()
+    source = await run_in_threadpool(sources.register_source, session, body, department=department, health=health,
+                                     now=state.clock())
+    return await run_in_threadpool(sources.source_out, session, source, redact=redact)
+
+
+@router.get("/sources", response_model=list[SourceOut], summary="资源目录 Browse the catalogue")
+def browse(session: SessionDep, principal: CatalogueDep, category: str | None = Query(None, max_length=100),
+           owner: str | None = Query(None, max_length=18, description="owning department's credit code")
+           ) -> list[SourceOut]:
+    return [sources.source_out(session, s, redact=redact)
+            for s in sources.list_sources(session, category=category, owner=owner)]
+
+
+@router.get("/sources/{source_id}", response_model=SourceOut, summary="数据资源 One data source")
+def read_source(source_id: str, session: SessionDep, principal: CatalogueDep) -> SourceOut:
+    return sources.source_out(session, sources.get_source(session, source_id), redact=redact)
+
+
+_IMPORT_BODY = {"required": True, "content": {media: {"schema": {"type": "string", "format": "binary"}}
+                                              for media in imports.FORMATS}}
+
+
+@router.post("/sources/{source_id}/import", response_model=ImportOut, openapi_extra={"requestBody": _IMPORT_BODY},
+             summary="数据归集 Import a CSV, JSONL or XLSX file into one of my bulk sources (upsert by subject)")
+async def import_records(source_id: str, request: Request, session: SessionDep,
+                         principal: SourceOwnerDep) -> ImportOut:
+    state = request.app.state
+    return await imports.receive_import(session, source_id, request.stream(), request.headers.get("content-type"),
+                                        principal=principal, engine=state.engine, pepper=state.pepper,
+                                        now=state.clock())
+
+
+@router.post("/grants", response_model=GrantOut, status_code=201,
+             summary="申请共享授权 Ask to read fields of a source (unconditional sources: approved at once)")
+def request_grant(body: GrantCreate, request: Request, session: SessionDep, principal: RequesterDep) -> GrantOut:
+    state = request.app.state
+    grant = grants.request_grant(session, body, principal=principal, pepper=state.pepper, now=state.clock())
+    return grants.grant_out(session, grant, now=state.clock())
+
+
+@router.get("/grants", response_model=list[GrantOut], summary="授权列表 Grants I asked for or decide on")
+def list_grants(request: Request, session: SessionDep, principal: CatalogueDep,
+                status: Literal["pending", "approved", "rejected", "revoked", "expired"] | None = None,
+                ) -> list[GrantOut]:
+    now = request.app.state.clock()
+    return [grants.grant_out(session, g, now=now)
+            for g in grants.list_grants(session, principal=principal, status=status, now=now)]
+
+
+@router.get("/grants/{grant_id}", response_model=GrantOut, summary="一项授权 One grant")
+def read_grant(grant_id: str, request: Request, session: SessionDep, principal: CatalogueDep) -> GrantOut:
+    grant = grants.get_grant(session, grant_id, principal=principal)
+    return grants.grant_out(session, grant, now=request.app.state.clock())
+
+
+def _decision(action: str, summary: str) -> None:
+    def decide(grant_id: str, request: Request, session: SessionDep, principal: SourceOwnerDep,
+               body: GrantDecision | None = None) -> GrantOut:
+        state = request.app.state
+        grant = grants.decide_grant(session, grant_id, "approved" if action == "approve" else "rejected",
+                                    principal=principal, reason=body.reason if body else None, pepper=state.pepper,
+                                    now=state.clock())
+        return grants.grant_out(session, grant, now=state.clock())
+
+    router.add_api_route(f"/grants/{{grant_id}}/{action}", decide, methods=["POST"], response_model=GrantOut,
+                         summary=summary, name=f"grant_{action}")
+
+
+_decision("approve", "批准授权 Approve a pending grant (the source's owner)")
+_decision("reject", "驳回授权 Reject a pending grant (the source's owner)")
+
+
+@router.post("/grants/{grant_id}/revoke", response_model=GrantOut,
+             summary="撤销授权 Revoke a grant (owner, requester or operator); it stops working at once")
+def revoke(grant_id: str, body: GrantRevocation, request: Request, session: SessionDep,
+           principal: CatalogueDep) -> GrantOut:
+    state = request.app.state
+    grant = grants.revoke_grant(session, grant_id, principal=principal, reason=body.reason, pepper=state.pepper,
+                                now=state.clock())
+    return grants.grant_out(session, grant, now=state.clock())

@@ -1,0 +1,76 @@
+"""Live connectors to department systems: one per source, rebuilt when its definition changes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import connectors
+from connectors import ConnectorConfigError, SourceTimeout, SourceUnavailable
+
+from hub.core.errors import BadGateway, GatewayTimeout, ValidationFailed
+from hub.registry.source_models import ConnectorSpec, Health
+
+log = logging.getLogger("hub.connections")
+HEALTH_TIMEOUT = 5.0
+
+
+class Connections:
+    """The hub's connectors, keyed by source id and definition version."""
+
+    def __init__(self, engine) -> None:
+        self._engine = engine
+        self._live: dict[str, tuple[datetime, Any]] = {}
+
+    def build(self, source_id: str, spec: ConnectorSpec):
+        """Validate a connector spec by building it; a bad config is a 422 naming the problem."""
+        try:
+            return connectors.build(spec.type, spec.config, engine=self._engine, source_id=source_id)
+        except ConnectorConfigError as exc:
+            raise ValidationFailed(f"connector.config: {exc}") from None
+
+    def get(self, source_id: str, version: datetime, type_: str, config: dict):
+        """The live connector of a source, built on first use and after each change of its definition."""
+        live = self._live.get(source_id)
+        if live is not None and live[0] == version:
+            return live[1]
+        connector = self.build(source_id, ConnectorSpec(type=type_, config=config))
+        self._live[source_id] = (version, connector)
+        if live is not None:
+            asyncio.get_running_loop().create_task(live[1].aclose())
+        return connector
+
+    async def fetch(self, connector, subject: str, fields: Sequence[str]) -> dict | None:
+        """Fetch through a connector; failures become 502/504 problems with no internals in them."""
+        try:
+            return await connector.fetch(subject, list(fields))
+        except SourceTimeout as exc:
+            raise GatewayTimeout(f"The source did not answer in time: {exc}") from None
+        except SourceUnavailable as exc:
+            raise BadGateway(f"The source is unavailable: {exc}") from None
+
+    async def check(self, connector, *, now: datetime) -> Health:
+        """Run a connector's health check, bounded in time; never raises."""
+        try:
+            result = await asyncio.wait_for(connector.health(), HEALTH_TIMEOUT)
+            return Health(status="ok" if result.ok else "down", detail=result.detail, checked_at=now)
+        except asyncio.TimeoutError:
+            return Health(status="down", detail=f"no answer within {HEALTH_TIMEOUT:.0f} s", checked_at=now)
+        except Exception as exc:  # noqa: BLE001 - a health check reports, it does not raise
+            return Health(status="down", detail=str(exc)[:200] or exc.__class__.__name__, checked_at=now)
+
+    async def aclose(self) -> None:
+        live, self._live = self._live, {}
+        for _, connector in live.values():
+            try:
+                await connector.aclose()
+            except Exception:  # noqa: BLE001
+                log.warning("could not close a connector cleanly")
+
+
+def redact(type_: str, config: dict) -> dict:
+    """A connector config fit to show: secrets replaced by ***."""
+    return connectors.redact(type_, config)

@@ -1,0 +1,56 @@
+"""Periodic health checks of every registered source, recorded on the catalogue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from hub.registry.connections import Connections
+from hub.registry.sources import record_health
+from hub.registry.tables import Source
+
+log = logging.getLogger("hub.health")
+
+
+async def check_sources(session_factory, connections: Connections, *, now: Callable[[], datetime]) -> dict[str, str]:
+    """Check every source once (concurrently) and store the results; returns {source id: status}."""
+    rows = await run_in_threadpool(_definitions, session_factory)
+    live = [connections.get(s_id, version, type_, config) for s_id, version, type_, config in rows]
+    results = await asyncio.gather(*(connections.check(c, now=now()) for c in live))
+    outcome = {row[0]: result for row, result in zip(rows, results, strict=True)}
+    await run_in_threadpool(_store, session_factory, outcome)
+    return {k: v.status for k, v in outcome.items()}
+
+
+def _definitions(session_factory) -> list[tuple]:
+    with session_factory() as session:
+        return [tuple(r) for r in session.execute(
+            select(Source.id, Source.updated_at, Source.connector_type, Source.connector_config))]
+
+
+def _store(session_factory, outcome: dict) -> None:
+    with session_factory.begin() as session:
+        for source_id, health in outcome.items():
+            source = session.get(Source, source_id)
+            if source is not None:
+                record_health(source, health)
+
+
+async def health_loop(session_factory, connections: Connections, *, interval: float,
+                      now: Callable[[], datetime]) -> None:
+    """Check all sources soon after start, then every `interval` seconds, until cancelled."""
+    delay = min(2.0, interval)
+    while True:
+        await asyncio.sleep(delay)
+        delay = interval
+        try:
+            await check_sources(session_factory, connections, now=now)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a failed round is logged; the next one tries again
+            log.exception("source health check round failed")

@@ -1,0 +1,149 @@
+"""Request and response bodies for the catalogue (data sources) and grants."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hub.core.ids import is_valid_credit_code
+
+Sensitivity = Literal["public", "internal", "personal", "sensitive_personal"]
+FieldType = Literal["string", "integer", "number", "date", "boolean"]
+SubjectKey = Literal["resident_id", "credit_code"]
+SharingClass = Literal["unconditional", "conditional", "not_shared"]
+Frequency = Literal["realtime", "daily", "weekly", "monthly", "yearly"]
+NAME = r"^[a-z][a-z0-9_]{0,63}$"
+SOURCE_ID = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
+
+class SourceField(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME)
+    type: FieldType = "string"
+    label: str = Field(min_length=1, max_length=100, description="中文名称")
+    sensitivity: Sensitivity = "internal"
+
+
+class ConnectorSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["rest", "sql", "bulk"]
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class SourceCreate(BaseModel):
+    """A data source as a department registers it (POST /sources or schemas/sources/*.yaml)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=SOURCE_ID, description="e.g. household.residents")
+    name: str = Field(min_length=1, max_length=200, description="资源名称")
+    category: str = Field(min_length=1, max_length=100, description="资源分类")
+    description: str = Field(default="", max_length=1000)
+    subject_key: SubjectKey
+    sharing_class: SharingClass
+    update_frequency: Frequency = "realtime"
+    fields: list[SourceField] = Field(min_length=1, max_length=200)
+    connector: ConnectorSpec
+
+    @field_validator("fields")
+    @classmethod
+    def _unique_names(cls, fields: list[SourceField]) -> list[SourceField]:
+        names = [f.name for f in fields]
+        if len(set(names)) != len(names):
+            raise ValueError("field names must be unique")
+        return fields
+
+
+class SourceDefinition(SourceCreate):
+    """A source definition file: the same, plus the owning department's credit code."""
+
+    owner: str = Field(min_length=18, max_length=18)
+
+    @model_validator(mode="after")
+    def _owner_code(self) -> SourceDefinition:
+        if not is_valid_credit_code(self.owner):
+            raise ValueError("owner must be a valid unified social credit code")
+        return self
+
+
+class Owner(BaseModel):
+    code: str
+    name: str
+
+
+class Health(BaseModel):
+    status: Literal["ok", "down", "unknown"]
+    detail: str = ""
+    checked_at: datetime | None = None
+
+
+class SourceOut(BaseModel):
+    id: str
+    name: str
+    category: str
+    description: str
+    owner: Owner
+    subject_key: SubjectKey
+    sharing_class: SharingClass
+    update_frequency: Frequency
+    fields: list[SourceField]
+    connector: ConnectorSpec = Field(description="connector secrets are replaced by ***")
+    health: Health
+    created_at: datetime
+    updated_at: datetime
+
+
+class GrantCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(pattern=SOURCE_ID)
+    fields: list[str] = Field(min_length=1, max_length=200)
+    purpose: str = Field(min_length=1, max_length=200, description="用途")
+    legal_basis: str = Field(min_length=1, max_length=500, description="依据")
+    valid_days: int = Field(default=365, ge=1, le=1095, description="有效期（天）")
+
+
+class GrantDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class GrantRevocation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class GrantOut(BaseModel):
+    id: str
+    source: str
+    source_name: str
+    owner: Owner
+    requester: Owner
+    fields: list[str]
+    purpose: str
+    legal_basis: str
+    status: Literal["pending", "approved", "rejected", "revoked", "expired"]
+    reason: str | None
+    created_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+    expires_at: datetime
+
+
+class ImportRowError(BaseModel):
+    line: int
+    message: str
+
+
+class ImportOut(BaseModel):
+    source: str
+    total: int
+    imported: int
+    failed: int
+    errors: list[ImportRowError] = Field(description="the first 1,000 rejected rows with their line numbers")

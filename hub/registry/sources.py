@@ -1,0 +1,113 @@
+"""The catalogue: register, read and health-record data sources; load definitions from YAML."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.auth.tokens import Principal
+from hub.core.errors import Conflict, Forbidden, NotFound
+from hub.registry.source_models import Health, Owner, SourceCreate, SourceDefinition, SourceOut
+from hub.registry.tables import Department, Source
+
+
+class SourceDefinitionError(Exception):
+    """A source definition file is broken; the message names the file and the field."""
+
+
+def register_source(session: Session, request: SourceCreate, *, department: Department, health: Health,
+                    now: datetime) -> Source:
+    """Add a source owned by the department; its connector config was validated by the caller."""
+    if session.get(Source, request.id) is not None:
+        raise Conflict(f"A data source with id {request.id!r} already exists.")
+    source = Source(id=request.id, department_id=department.id, created_at=now, updated_at=now)
+    _apply(source, request, health)
+    session.add(source)
+    session.flush()
+    return source
+
+
+def upsert_definition(session: Session, definition: SourceDefinition, *, department: Department, health: Health,
+                      now: datetime) -> tuple[Source, bool]:
+    """Create or update a source from a definition file; returns (source, created)."""
+    source = session.get(Source, definition.id)
+    if source is None:
+        return register_source(session, definition, department=department, health=health, now=now), True
+    if source.department_id != department.id:
+        raise Conflict(f"Source {definition.id!r} belongs to another department.")
+    _apply(source, definition, health)
+    source.updated_at = now
+    return source, False
+
+
+def _apply(source: Source, request: SourceCreate, health: Health) -> None:
+    source.name, source.category, source.description = request.name, request.category, request.description
+    source.subject_key, source.sharing_class = request.subject_key, request.sharing_class
+    source.update_frequency = request.update_frequency
+    source.fields = [f.model_dump() for f in request.fields]
+    source.connector_type, source.connector_config = request.connector.type, dict(request.connector.config)
+    record_health(source, health)
+
+
+def record_health(source: Source, health: Health) -> None:
+    """Store the outcome of a health check on the source row."""
+    source.health, source.health_detail = health.status, health.detail[:300]
+    source.health_checked_at = health.checked_at
+
+
+def get_source(session: Session, source_id: str) -> Source:
+    source = session.get(Source, source_id)
+    if source is None:
+        raise NotFound(f"No data source {source_id!r} in the catalogue.")
+    return source
+
+
+def list_sources(session: Session, *, category: str | None = None, owner: str | None = None) -> list[Source]:
+    """Return the catalogue, optionally by category or owning department code."""
+    query = select(Source).order_by(Source.id)
+    if category:
+        query = query.where(Source.category == category)
+    if owner:
+        query = query.join(Department, Department.id == Source.department_id).where(Department.code == owner)
+    return list(session.scalars(query))
+
+
+def require_department(session: Session, principal: Principal) -> Department:
+    """Return the calling department (the operator and citizens are not departments)."""
+    department = session.get(Department, principal.department_id) if principal.department_id else None
+    if department is None:
+        raise Forbidden("This call is made by a department.")
+    return department
+
+
+def source_out(session: Session, source: Source, *, redact) -> SourceOut:
+    """The public view of a source: connector secrets redacted."""
+    owner = session.get(Department, source.department_id)
+    return SourceOut(
+        id=source.id, name=source.name, category=source.category, description=source.description,
+        owner=Owner(code=owner.code, name=owner.name), subject_key=source.subject_key,
+        sharing_class=source.sharing_class, update_frequency=source.update_frequency, fields=source.fields,
+        connector={"type": source.connector_type, "config": redact(source.connector_type, source.connector_config)},
+        health=Health(status=source.health, detail=source.health_detail, checked_at=source.health_checked_at),
+        created_at=source.created_at, updated_at=source.updated_at,
+    )
+
+
+def load_definitions(directory: Path) -> list[SourceDefinition]:
+    """Read every schemas/sources/*.yaml; a broken file raises SourceDefinitionError naming file and field."""
+    definitions = []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            definitions.append(SourceDefinition.model_validate(raw))
+        except yaml.YAMLError as exc:
+            raise SourceDefinitionError(f"{path}: not valid YAML ({exc})") from None
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(file)'}: {e['msg']}" for e in exc.errors())
+            raise SourceDefinitionError(f"{path}: {problems}") from None
+    return definitions

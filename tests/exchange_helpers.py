@@ -1,0 +1,78 @@
+"""Department systems for the exchange tests: the demo household registry, plus a misbehaving source."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+
+from demo_systems.household import create_app as household_app
+from demo_systems.population import people
+from tests.servers import ServerThread
+
+HOUSEHOLD_KEY = "test-household-key"
+HOUSEHOLD_FIELDS = [
+    {"name": "name", "type": "string", "label": "姓名", "sensitivity": "personal"},
+    {"name": "gender", "type": "string", "label": "性别", "sensitivity": "personal"},
+    {"name": "birth_date", "type": "date", "label": "出生日期", "sensitivity": "personal"},
+    {"name": "ethnicity", "type": "string", "label": "民族", "sensitivity": "sensitive_personal"},
+    {"name": "address", "type": "string", "label": "户籍地址", "sensitivity": "personal"},
+]
+
+
+def misbehaving_app() -> FastAPI:
+    """A source that is slow, answers garbage, or fails, depending on the path."""
+    app = FastAPI()
+    hits = {"boom": 0}
+    app.state.hits = hits
+
+    @app.get("/slow/{subject}")
+    async def slow(subject: str) -> dict:
+        await asyncio.sleep(3)
+        return {"name": "late"}
+
+    @app.get("/garbage/{subject}")
+    async def garbage(subject: str) -> PlainTextResponse:
+        return PlainTextResponse("<html>not json</html>")
+
+    @app.get("/boom/{subject}")
+    async def boom(subject: str) -> PlainTextResponse:
+        hits["boom"] += 1
+        return PlainTextResponse("internal error", status_code=500)
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok"}
+
+    return app
+
+
+def household_source(url: str, *, source_id: str = "household.residents", sharing: str = "conditional",
+                     path: str = "/residents/{subject}", timeout: float = 2.0) -> dict:
+    return {
+        "id": source_id, "name": "户籍人口基本信息", "category": "人口信息", "subject_key": "resident_id",
+        "sharing_class": sharing, "update_frequency": "realtime", "fields": HOUSEHOLD_FIELDS,
+        "connector": {"type": "rest", "config": {
+            "url": url + path, "timeout": timeout, "retries": 1,
+            "auth_header": {"name": "X-Api-Key", "value": HOUSEHOLD_KEY}}},
+    }
+
+
+def citizens(n: int = 3) -> list:
+    return list(people(n))
+
+
+def start_household(request, n: int = 50) -> str:
+    server = ServerThread(household_app(n=n, api_key=HOUSEHOLD_KEY))
+    url = server.__enter__()
+    request.addfinalizer(lambda: server.__exit__(None, None, None))
+    return url
+
+
+def start_misbehaving(request) -> tuple[str, FastAPI]:
+    app = misbehaving_app()
+    server = ServerThread(app)
+    url = server.__enter__()
+    request.addfinalizer(lambda: server.__exit__(None, None, None))
+    return url, app
