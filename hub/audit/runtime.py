@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.audit.entries import audit_pepper
+from hub.audit.entries import AuditEvent, audit_pepper, record_many
 from hub.audit.heads import TreeHead, TreeHeadSigner
 from hub.audit.sequencer import BATCH_SIZE, has_pending, sequence
 from hub.audit.store import LogCorrupted
 from hub.core.clock import Clock
 
 log = logging.getLogger("hub.audit")
+MAX_DEFERRED = 50_000
 DepartmentCode = Callable[[Session, str], "str | None"]  # department id -> its code
 
 
@@ -34,6 +36,28 @@ class AuditLog:
         self._has_head = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._later: deque[AuditEvent] = deque(maxlen=MAX_DEFERRED)
+        self.dropped = 0
+
+    def record_later(self, event: AuditEvent) -> None:
+        """Queue an event from a hot path (e.g. POST /verify); the sequencer thread appends it within `interval`.
+
+        Such events are not transactional with anything: a crash loses at most one interval of them.
+        """
+        if len(self._later) == self._later.maxlen:
+            self.dropped += 1
+            log.warning("audit queue full: %d deferred events dropped so far", self.dropped)
+        self._later.append(event)
+
+    def flush_later(self) -> int:
+        """Append the queued events in one transaction; return how many."""
+        events = []
+        while self._later and len(events) < MAX_DEFERRED:
+            events.append(self._later.popleft())
+        if events:
+            with self._factory.begin() as session:
+                record_many(session, events, now=self._clock(), pepper=self.pepper)
+        return len(events)
 
     def signer(self) -> TreeHeadSigner:
         """Return the tree head signer, decrypting the root key on first use."""
@@ -69,15 +93,20 @@ class AuditLog:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the thread, letting a running batch finish."""
+        """Stop the thread, letting a running batch finish, and append what is still queued."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+        try:
+            self.flush_later()
+        except SQLAlchemyError:
+            log.exception("could not append %d queued audit events at shutdown", len(self._later))
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
+                self.flush_later()
                 self.refresh()
             except Exception:  # noqa: BLE001 - the thread must outlive one bad round (e.g. the key not loadable)
                 log.exception("audit sequencer round failed")

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from hub.audit.service import AuditEvent
 from hub.core.ids import mask_identity
 from hub.licenses.tables import License
 from hub.verify.core import Result, Status, verify
@@ -30,7 +31,17 @@ async def verify_online(qr_text: str, state) -> dict:
             superseding = record[2]
             result = Result.of(Status.REVOKED, license=result.license, issuer=result.issuer, reason="superseded",
                                status_list_age=result.status_list_age)
+    state.audit.record_later(verification_event(result))
     return counter_answer(result, now) | {"superseded_by": superseding}
+
+
+def verification_event(result: Result) -> AuditEvent:
+    """The audit entry of one verification: which license, what answer; the holder only as the entry's subject."""
+    license = result.license or {}
+    holder = license.get("holder") or {}
+    return AuditEvent(kind="license.verify", actor="anonymous", subject=holder.get("id") or None, data={
+        "license_id": license.get("id"), "status": str(result.status), "reason": result.reason,
+        "issuer_code": (result.issuer or {}).get("code")})
 
 
 def _signing_issuer(trust, result: Result):
