@@ -90,7 +90,7 @@ def _demo_grants(session: Session, *, pepper: bytes, now: datetime) -> None:
         if session.scalar(select(Grant.id).where(Grant.requester_id == requester.id, Grant.source_id == source_id)):
             continue
         principal = Principal(client_id="demo", role="department", department_id=requester.id, scopes=frozenset())
-        grant = grant_service.request_grant(session, GrantCreate(source=source_id, fields=fields, purpose=purpose,
+        grant, _ = grant_service.request_grant(session, GrantCreate(source=source_id, fields=fields, purpose=purpose,
                                                                  legal_basis=basis), principal=principal,
                                             pepper=pepper, now=now)
         if grant.status == "pending":

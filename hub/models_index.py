@@ -5,6 +5,7 @@ def import_all_tables() -> None:
     import hub.audit.tables  # noqa: F401
     import hub.auth.tables  # noqa: F401
     import hub.batch.tables  # noqa: F401
+    import hub.core.idempotency  # noqa: F401
     import hub.exchange.tables  # noqa: F401
     import hub.licenses.tables  # noqa: F401
     import hub.registry.tables  # noqa: F401

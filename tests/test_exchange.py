@@ -241,3 +241,21 @@ def test_queries_need_a_department_token(hub, departments, household, person):
 def test_the_owner_reads_its_own_source_without_a_grant(hub, departments, household, person):
     response = _query(hub, departments["police"], person.resident_id, ["name", "ethnicity"])
     assert response.status_code == 200 and response.json()["record"]["name"] == person.name
+
+
+def test_a_retried_grant_request_with_the_same_key_creates_nothing_new(hub, departments, household):
+    civil = bearer(hub, departments["civil"]) | {"Idempotency-Key": "grant-retry-1"}
+    body = {"source": "household.residents", "fields": ["gender"], "purpose": "重试", "legal_basis": "条例"}
+    first = hub.client.post("/grants", json=body, headers=civil)
+    again = hub.client.post("/grants", json=body, headers=civil)
+    assert (first.status_code, again.status_code) == (201, 200) and first.json()["id"] == again.json()["id"]
+    changed = hub.client.post("/grants", json=body | {"fields": ["name"]}, headers=civil)
+    assert changed.status_code == 409 and changed.json()["type"] == "urn:hub:problem:idempotency_key_reused"
+
+
+def test_a_retried_source_registration_with_the_same_key_answers_the_same_source(hub, departments, household):
+    police = bearer(hub, departments["police"]) | {"Idempotency-Key": "source-retry-1"}
+    body = household_source(household, source_id="household.retry")
+    first = hub.client.post("/sources", json=body, headers=police)
+    again = hub.client.post("/sources", json=body, headers=police)
+    assert (first.status_code, again.status_code) == (201, 200) and again.json()["id"] == "household.retry"

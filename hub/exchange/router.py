@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from hub.auth.deps import CitizenDep, RequesterDep
 from hub.core.db import SessionDep
+from hub.core.idempotency import IdempotencyKey
 from hub.exchange import consents, service
 from hub.exchange.models import ConsentCreate, ConsentOut, ExchangeAnswer, ExchangeQuery
 
@@ -25,9 +26,12 @@ async def query(source_id: str, body: ExchangeQuery, request: Request, session: 
 
 @router.post("/consents", response_model=ConsentOut, status_code=201,
              summary="请求公民授权 Ask a citizen for consent (they decide at /me/consents)")
-def request_consent(body: ConsentCreate, request: Request, session: SessionDep, principal: RequesterDep) -> ConsentOut:
+def request_consent(body: ConsentCreate, request: Request, response: Response, session: SessionDep,
+                    principal: RequesterDep, idempotency_key: IdempotencyKey = None) -> ConsentOut:
     state = request.app.state
-    consent = consents.request_consent(session, body, principal=principal, pepper=state.pepper, now=state.clock())
+    consent, created = consents.request_consent(session, body, principal=principal, pepper=state.pepper,
+                                                now=state.clock(), idempotency_key=idempotency_key)
+    response.status_code = 201 if created else 200
     return consents.consent_out(session, consent, now=state.clock())
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from hub.auth.deps import CatalogueDep, RequesterDep, SourceOwnerDep
 from hub.core.db import SessionDep
+from hub.core.idempotency import IdempotencyKey
 from hub.registry import grants, imports, sources
 from hub.registry.connections import redact
 from hub.registry.source_models import (
@@ -26,14 +27,12 @@ router = APIRouter(tags=["catalogue"])
 
 @router.post("/sources", response_model=SourceOut, status_code=201,
              summary="登记数据资源 Register a data source (its connector is health-checked at once)")
-async def register(body: SourceCreate, request: Request, session: SessionDep, principal: SourceOwnerDep) -> SourceOut:
+async def register(body: SourceCreate, request: Request, response: Response, session: SessionDep,
+                   principal: SourceOwnerDep, idempotency_key: IdempotencyKey = None) -> SourceOut:
     state = request.app.state
-    department = await run_in_threadpool(sources.require_department, session, principal)
-    connector = state.connections.build(body.id, body.connector)
-    health = await state.connections.check(connector, now=state.clock())
-    await connector.aclose()
-    source = await run_in_threadpool(sources.register_source, session, body, department=department, health=health,
-                                     now=state.clock())
+    source, created = await sources.register_checked(session, body, principal=principal, now=state.clock(),
+                                                     connections=state.connections, idempotency_key=idempotency_key)
+    response.status_code = 201 if created else 200
     return await run_in_threadpool(sources.source_out, session, source, redact=redact)
 
 
@@ -66,9 +65,12 @@ async def import_records(source_id: str, request: Request, session: SessionDep,
 
 @router.post("/grants", response_model=GrantOut, status_code=201,
              summary="申请共享授权 Ask to read fields of a source (unconditional sources: approved at once)")
-def request_grant(body: GrantCreate, request: Request, session: SessionDep, principal: RequesterDep) -> GrantOut:
+def request_grant(body: GrantCreate, request: Request, response: Response, session: SessionDep,
+                  principal: RequesterDep, idempotency_key: IdempotencyKey = None) -> GrantOut:
     state = request.app.state
-    grant = grants.request_grant(session, body, principal=principal, pepper=state.pepper, now=state.clock())
+    grant, created = grants.request_grant(session, body, principal=principal, pepper=state.pepper, now=state.clock(),
+                                          idempotency_key=idempotency_key)
+    response.status_code = 201 if created else 200
     return grants.grant_out(session, grant, now=state.clock())
 
 

@@ -24,6 +24,7 @@ class Connections:
     def __init__(self, engine) -> None:
         self._engine = engine
         self._live: dict[str, tuple[datetime, Any]] = {}
+        self._retired: list[Any] = []
 
     def build(self, source_id: str, spec: ConnectorSpec):
         """Validate a connector spec by building it; a bad config is a 422 naming the problem."""
@@ -39,9 +40,21 @@ class Connections:
             return live[1]
         connector = self.build(source_id, ConnectorSpec(type=type_, config=config))
         self._live[source_id] = (version, connector)
-        if live is not None:
-            asyncio.get_running_loop().create_task(live[1].aclose())
+        if live is not None:  # often called from a worker thread: close it later, from the event loop
+            self._retired.append(live[1])
         return connector
+
+    async def close_retired(self) -> None:
+        """Close connectors replaced since the last call (their pools, their breakers)."""
+        retired, self._retired = self._retired, []
+        for connector in retired:
+            await self._close(connector)
+
+    async def _close(self, connector) -> None:
+        try:
+            await connector.aclose()
+        except Exception:  # noqa: BLE001
+            log.warning("could not close a connector cleanly")
 
     async def fetch(self, connector, subject: str, fields: Sequence[str]) -> dict | None:
         """Fetch through a connector; failures become 502/504 problems with no internals in them."""
@@ -64,11 +77,9 @@ class Connections:
 
     async def aclose(self) -> None:
         live, self._live = self._live, {}
+        await self.close_retired()
         for _, connector in live.values():
-            try:
-                await connector.aclose()
-            except Exception:  # noqa: BLE001
-                log.warning("could not close a connector cleanly")
+            await self._close(connector)
 
 
 def redact(type_: str, config: dict) -> dict:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from hub.audit.service import AuditEvent, record
 from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, Forbidden, HubError, NotFound, ValidationFailed
+from hub.core.idempotency import body_hash, remember, replayed
 from hub.registry.source_models import GrantCreate, GrantOut, Owner
 from hub.registry.sources import get_source, require_department
 from hub.registry.tables import Department, Grant, Source
@@ -23,9 +24,20 @@ class SourceNotShared(HubError):
     status, code, title = 403, "source_not_shared", "This data source is not shared (不予共享)"
 
 
-def request_grant(session: Session, body: GrantCreate, *, principal: Principal, pepper: bytes,
-                  now: datetime) -> Grant:
-    """Ask for a grant; approved at once when the source is shared unconditionally."""
+def request_grant(session: Session, body: GrantCreate, *, principal: Principal, pepper: bytes, now: datetime,
+                  idempotency_key: str | None = None) -> tuple[Grant, bool]:
+    """Ask for a grant (approved at once when the source is shared unconditionally); returns (grant, created)."""
+    digest = body_hash(body)
+    known = replayed(session, client_id=principal.client_id, key=idempotency_key, operation="grant", digest=digest)
+    if known is not None:
+        return session.get(Grant, known), False
+    grant = _new_grant(session, body, principal=principal, pepper=pepper, now=now)
+    remember(session, client_id=principal.client_id, key=idempotency_key, operation="grant", digest=digest,
+             resource_id=grant.id, now=now)
+    return grant, True
+
+
+def _new_grant(session: Session, body: GrantCreate, *, principal: Principal, pepper: bytes, now: datetime) -> Grant:
     requester = require_department(session, principal)
     source = get_source(session, body.source)
     if source.department_id == requester.id:

@@ -24,6 +24,7 @@ async def check_sources(session_factory, connections: Connections, *, now: Calla
     results = await asyncio.gather(*(connections.check(c, now=now()) for c in live))
     outcome = {row[0]: result for row, result in zip(rows, results, strict=True)}
     await run_in_threadpool(_store, session_factory, outcome)
+    await connections.close_retired()
     return {k: v.status for k, v in outcome.items()}
 
 

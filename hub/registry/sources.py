@@ -9,15 +9,41 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, Forbidden, NotFound
+from hub.core.idempotency import body_hash, remember, replayed
 from hub.registry.source_models import Health, Owner, SourceCreate, SourceDefinition, SourceOut
 from hub.registry.tables import Department, Source
 
 
 class SourceDefinitionError(Exception):
     """A source definition file is broken; the message names the file and the field."""
+
+
+async def register_checked(session: Session, request: SourceCreate, *, principal: Principal, connections,
+                           now: datetime, idempotency_key: str | None = None) -> tuple[Source, bool]:
+    """Validate the connector, check the source's health and register it; returns (source, created)."""
+    digest = body_hash(request)
+    known = await run_in_threadpool(replayed, session, client_id=principal.client_id, key=idempotency_key,
+                                    operation="source", digest=digest)
+    if known is not None:
+        return await run_in_threadpool(get_source, session, known), False
+    department = await run_in_threadpool(require_department, session, principal)
+    connector = connections.build(request.id, request.connector)
+    try:
+        health = await connections.check(connector, now=now)
+    finally:
+        await connector.aclose()
+
+    def register() -> Source:
+        source = register_source(session, request, department=department, health=health, now=now)
+        remember(session, client_id=principal.client_id, key=idempotency_key, operation="source", digest=digest,
+                 resource_id=source.id, now=now)
+        return source
+
+    return await run_in_threadpool(register), True
 
 
 def register_source(session: Session, request: SourceCreate, *, department: Department, health: Health,

@@ -82,6 +82,16 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_consents_requester_id'), ['requester_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_consents_subject_ref'), ['subject_ref'], unique=False)
 
+    op.create_table('idempotent_requests',
+    sa.Column('client_id', sa.String(length=64), nullable=False),
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('operation', sa.String(length=64), nullable=False),
+    sa.Column('request_hash', sa.String(length=64), nullable=False),
+    sa.Column('resource_id', sa.String(length=64), nullable=False),
+    sa.Column('created_at', hub.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('client_id', 'key', 'operation', name=op.f('pk_idempotent_requests'))
+    )
+
     # The shared store of bulk-imported records (归集); its shape is connectors.store.shared_records.
     op.create_table('shared_records',
     sa.Column('source_id', sa.String(length=64), nullable=False),
@@ -99,6 +109,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('shared_records')
+    op.drop_table('idempotent_requests')
     with op.batch_alter_table('consents', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consents_subject_ref'))
         batch_op.drop_index(batch_op.f('ix_consents_requester_id'))
