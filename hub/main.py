@@ -22,6 +22,7 @@ from hub.audit.runtime import AuditLog
 from hub.audit.service import audit_pepper
 from hub.auth.router import demo_identity_router
 from hub.auth.router import router as auth_router
+from hub.auth.tokens import TokenCache
 from hub.batch.router import MAX_UPLOAD_BYTES
 from hub.batch.router import router as batch_router
 from hub.batch.service import BatchContext
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.state.settings, app.state.clock, app.state.engine = settings, clock, engine
     app.state.session_factory, app.state.store, app.state.passphrase = session_factory, store, passphrase
     app.state.keyring, app.state.token_jwk, app.state.token_keys = keyring, token_jwk, token_keys
+    app.state.token_cache = TokenCache()
     app.state.license_types = license_types
     app.state.batch = BatchRuntime(settings.resolved_database_url())
     app.state.trust = TrustCache(session_factory, license_types, passphrase=passphrase, clock=clock)

@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
+from hub.auth.clients import DEPARTMENT_SCOPES
 from tests.conftest import bearer
 from tests.licenses import business_license_request
 
@@ -28,7 +29,7 @@ def test_client_secret_basic_gives_an_rfc9068_access_token(hub, departments):
     claims = jwt.decode(body["access_token"], hub.app.state.token_keys[header["kid"]], algorithms=["ES256"],
                         audience="http://localhost")
     assert claims["client_id"] == claims["sub"] == client["client_id"]
-    assert set(claims["scope"].split()) == {"licenses:issue", "licenses:read"}
+    assert set(claims["scope"].split()) == set(DEPARTMENT_SCOPES)
     assert claims["dept"] == departments["market"]["id"]
 
 

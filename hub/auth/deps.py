@@ -10,13 +10,14 @@ from hub.auth.tokens import Principal, verify_access_token
 from hub.core.errors import Forbidden, InsufficientScope, Unauthorized
 
 
-def current_principal(request: Request) -> Principal:
-    """Authenticate the bearer token (RFC 6750 §2.1)."""
+async def current_principal(request: Request) -> Principal:
+    """Authenticate the bearer token (RFC 6750 §2.1); async: CPU only, and a thread hop costs more than it does."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("A bearer access token is required: get one from POST /oauth/token.")
     state = request.app.state
-    return verify_access_token(token.strip(), keys=state.token_keys, issuer=state.settings.public_url)
+    return verify_access_token(token.strip(), keys=state.token_keys, issuer=state.settings.public_url,
+                               cache=state.token_cache)
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
@@ -25,7 +26,7 @@ PrincipalDep = Annotated[Principal, Depends(current_principal)]
 def require_scope(scope: str, *, role: str | None = None):
     """Build a dependency that demands a scope (and optionally a role)."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:
         if scope not in principal.scopes:
             raise InsufficientScope(f"This call needs the scope {scope!r}.", required_scope=scope)
         if role is not None and principal.role != role:

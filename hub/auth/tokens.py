@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import jwt
@@ -30,11 +31,38 @@ class Principal:
         return self.role == "operator"
 
 
-def verify_access_token(token: str, *, keys: dict, issuer: str) -> Principal:
+class TokenCache:
+    """Tokens already verified, until they expire: a client sends the same token for its whole lifetime.
+
+    Only a token that passed every check is kept, keyed by its exact text, so a hit is as good as a check.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size, self._entries = size, {}
+
+    def get(self, token: str) -> Principal | None:
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        if entry[1] <= time.time():
+            self._entries.pop(token, None)
+            return None
+        return entry[0]
+
+    def put(self, token: str, principal: Principal, expires: float) -> None:
+        if len(self._entries) >= self._size:
+            self._entries.clear()  # simple and bounded; a miss only costs one signature check
+        self._entries[token] = (principal, expires)
+
+
+def verify_access_token(token: str, *, keys: dict, issuer: str, cache: TokenCache | None = None) -> Principal:
     """Verify signature, type, issuer, audience and lifetime (RFC 9068 §4); raise Unauthorized otherwise.
 
     Token lifetimes run on the system clock, as authlib issues them; the app's clock governs licenses.
     """
+    known = cache.get(token) if cache is not None else None
+    if known is not None:
+        return known
     try:
         header = jwt.get_unverified_header(token)
         key = keys.get(header.get("kid"))
@@ -50,8 +78,11 @@ def verify_access_token(token: str, *, keys: dict, issuer: str) -> Principal:
         raise Unauthorized("The access token has expired.") from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized("The access token is not valid.") from exc
-    return Principal(
+    principal = Principal(
         client_id=str(claims["client_id"]), role=str(claims.get("role", "")),
         department_id=claims.get("dept"), scopes=frozenset(str(claims.get("scope", "")).split()),
         subject=str(claims["sub"]) if claims.get("role") == "citizen" else None,
     )
+    if cache is not None:
+        cache.put(token, principal, float(claims["exp"]))
+    return principal

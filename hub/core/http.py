@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, problem
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class BodyLimitMiddleware:
@@ -87,3 +91,13 @@ async def read_json(request: Request) -> Any:
         return orjson.loads(await request.body())
     except orjson.JSONDecodeError as exc:
         raise BadRequest("The body is not valid JSON.") from exc
+
+
+def parse_body(model: type[ModelT], raw: bytes) -> ModelT:
+    """Validate a raw JSON body against a pydantic model: malformed JSON is a 400, a bad field a 422."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):
+            raise BadRequest("The body is not valid JSON.") from None
+        raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None

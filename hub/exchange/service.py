@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from hub.audit.service import AuditEvent, record
@@ -21,8 +21,8 @@ from hub.exchange.consents import valid_consent
 from hub.exchange.models import AuditRefOut, ExchangeAnswer, ExchangeQuery
 from hub.exchange.receipts import ReceiptSigner, digest
 from hub.registry.connections import Connections
-from hub.registry.grants import SourceNotShared, granted_fields
-from hub.registry.sources import get_source, require_department
+from hub.registry.grants import SourceNotShared, source_access
+from hub.registry.sources import department_view
 
 
 class GrantRequired(HubError):
@@ -47,10 +47,32 @@ class QueryPlan:
     connector: Any
 
 
+async def answer_query(session_factory: sessionmaker[Session], source_id: str, query: ExchangeQuery, *,
+                       principal: Principal, connections: Connections, receipts: ReceiptSigner, pepper: bytes,
+                       now: datetime) -> ExchangeAnswer:
+    """Answer one exchange query (POST /exchange/…): authorise in a read, fetch, then audit in one short write.
+
+    The query writes nothing but its audit entry, so that entry gets a transaction of its own, committed in
+    the same thread step that inserts it: the write lock is held for microseconds, not across a thread hop.
+    """
+    def authorise() -> QueryPlan:
+        with session_factory() as session:
+            return authorise_query(session, source_id, query, principal=principal, connections=connections,
+                                   pepper=pepper, now=now)
+
+    def complete(found: dict | None) -> ExchangeAnswer:
+        with session_factory.begin() as session:
+            return complete_query(session, plan, query, found, receipts=receipts, pepper=pepper, now=now)
+
+    plan = await run_in_threadpool(authorise)
+    found = await connections.fetch(plan.connector, query.subject, plan.fields)
+    return await run_in_threadpool(complete, found)
+
+
 async def query_source(session: Session, source_id: str, query: ExchangeQuery, *, principal: Principal,
                        connections: Connections, receipts: ReceiptSigner, pepper: bytes,
                        now: datetime) -> ExchangeAnswer:
-    """Answer one exchange query with the granted fields only, a signed receipt and an audit entry."""
+    """Answer an exchange query inside the caller's transaction (e.g. issuance from a source)."""
     plan = await run_in_threadpool(authorise_query, session, source_id, query, principal=principal,
                                    connections=connections, pepper=pepper, now=now)
     found = await connections.fetch(plan.connector, query.subject, plan.fields)
@@ -61,8 +83,8 @@ async def query_source(session: Session, source_id: str, query: ExchangeQuery, *
 def authorise_query(session: Session, source_id: str, query: ExchangeQuery, *, principal: Principal,
                     connections: Connections, pepper: bytes, now: datetime) -> QueryPlan:
     """Check source, subject, fields, grant and consent; return what may be fetched."""
-    requester = require_department(session, principal)
-    source = get_source(session, source_id)
+    requester = department_view(session, principal)
+    source = source_access(session, source_id, requester_id=requester.id, now=now)
     _check_subject(source.subject_key, query.subject, now)
     defined = {f["name"]: f for f in source.fields}
     unknown = sorted(set(query.fields) - set(defined))
@@ -71,8 +93,7 @@ def authorise_query(session: Session, source_id: str, query: ExchangeQuery, *, p
     owner = source.department_id == requester.id
     if not owner and source.sharing_class == "not_shared":
         raise SourceNotShared(f"{source.name} ({source.id}) is not shared with other departments.")
-    allowed = set(defined) if owner else granted_fields(session, requester_id=requester.id, source_id=source.id,
-                                                        now=now)
+    allowed = set(defined) if owner else source.granted
     fields = tuple(f for f in query.fields if f in allowed)
     if not fields:
         raise GrantRequired(f"No live grant lets {requester.name} read these fields of {source.id}: "

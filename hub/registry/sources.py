@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -109,6 +110,25 @@ def require_department(session: Session, principal: Principal) -> Department:
     if department is None:
         raise Forbidden("This call is made by a department.")
     return department
+
+
+@dataclass(frozen=True)
+class DepartmentView:
+    id: str
+    code: str
+    name: str
+
+
+_DEPARTMENTS: dict[str, DepartmentView] = {}  # departments are never edited, and their ids are random UUIDs
+
+
+def department_view(session: Session, principal: Principal) -> DepartmentView:
+    """The calling department's id, code and name, read once per process (hot paths call this per request)."""
+    view = _DEPARTMENTS.get(principal.department_id or "")
+    if view is None:
+        department = require_department(session, principal)
+        view = _DEPARTMENTS.setdefault(department.id, DepartmentView(department.id, department.code, department.name))
+    return view
 
 
 def source_out(session: Session, source: Source, *, redact) -> SourceOut:
