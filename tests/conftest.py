@@ -94,18 +94,23 @@ def make_settings(backend: str, tmp: Path, request) -> Settings:
     storage: dict = {"storage_url": f"file://{tmp / 'objects'}"}
     database_url = f"sqlite:///{tmp / 'hub.db'}"
     if backend == "postgresql+s3":
-        admin = request.getfixturevalue("pg_admin")
         s3 = request.getfixturevalue("s3_server")
-        name = f"hub_test_{secrets.token_hex(6)}"
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        request.addfinalizer(lambda: _drop_database(admin, name))
-        database_url = admin.url.set(database=name).render_as_string(hide_password=False)
+        database_url = scratch_database(request, "hub_test")
         storage = {"storage_url": f"s3://hub-{secrets.token_hex(4)}", "s3_endpoint": s3.endpoint,
                    "s3_access_key": s3.access_key, "s3_secret_key": s3.secret_key}
     return Settings(var_dir=tmp / "var", database_url=database_url, key_passphrase="test-passphrase",
                     public_url="http://localhost", license_types_dir=ROOT / "schemas" / "license-types",
                     verify_rate_limit="100000/minute", demo_identity=True, **storage)
+
+
+def scratch_database(request, prefix: str) -> str:
+    """A fresh PostgreSQL database on the test server, dropped when the requesting test or fixture ends."""
+    admin = request.getfixturevalue("pg_admin")
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    request.addfinalizer(lambda: _drop_database(admin, name))
+    return admin.url.set(database=name).render_as_string(hide_password=False)
 
 
 def _drop_database(admin: sa.Engine, name: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import secrets
 from datetime import date, datetime, timezone
 
 import openpyxl
@@ -21,6 +20,7 @@ from connectors import (
     import_file,
     shared_records,
 )
+from tests.conftest import scratch_database
 
 pytestmark = pytest.mark.anyio
 NOW = datetime(2026, 11, 21, 4, 0, tzinfo=timezone.utc)
@@ -50,21 +50,12 @@ def engine(request, tmp_path) -> sa.Engine:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'hub.db'}"
     else:
-        admin = request.getfixturevalue("pg_admin")
-        name = f"bulk_{secrets.token_hex(6)}"
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        request.addfinalizer(lambda: _drop(admin, name))
-        url = admin.url.set(database=name).render_as_string(hide_password=False)
+        url = scratch_database(request, "bulk")
     engine = sa.create_engine(url)
     create_store_table(engine)
     yield engine
     engine.dispose()
 
-
-def _drop(admin: sa.Engine, name: str) -> None:
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def stored(engine: sa.Engine, source_id: str = "labour-insured") -> dict[str, dict]:

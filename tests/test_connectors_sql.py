@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 
 import pytest
 import sqlalchemy as sa
 
 from connectors import ConnectorConfigError, SourceTimeout, SourceUnavailable, build, redact
+from tests.conftest import scratch_database
 from tests.servers import free_port
 
 pytestmark = pytest.mark.anyio
@@ -47,23 +47,14 @@ def database(request, tmp_path) -> str:
 
 
 @pytest.fixture
-def pg_database(request, pg_admin) -> str:
+def pg_database(request) -> str:
     """A scratch PostgreSQL database holding the `insured` table, dropped afterwards."""
-    admin = pg_admin
-    name = f"dept_{secrets.token_hex(6)}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    request.addfinalizer(lambda: _drop(admin, name))
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    url = scratch_database(request, "dept")
     engine = sa.create_engine(url)
     _fill(engine)
     engine.dispose()
     return url
 
-
-def _drop(admin: sa.Engine, name: str) -> None:
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _count(url: str) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import re
-import secrets
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from demo_systems.population import companies, people
 from demo_systems.social_security import ACTIVE, ENDED, SUSPENDED, build_database
 from hub.core.ids import is_valid_credit_code, is_valid_resident_id
 from hub.demo import MARRIAGE, company, demo_licenses, person
-from tests.conftest import DEMO_DEPARTMENTS, ROOT
+from tests.conftest import DEMO_DEPARTMENTS, ROOT, scratch_database
 from tests.servers import ServerThread, free_port
 
 SOURCES = ROOT / "schemas" / "sources"
@@ -163,20 +162,11 @@ def social_security(request, tmp_path_factory) -> sa.Engine:
     if request.param == "sqlite":
         url = build_database(tmp_path_factory.mktemp("social") / "social_security.db", people_n=3000)
     else:
-        admin = request.getfixturevalue("pg_admin")
-        name = f"demo_social_{secrets.token_hex(6)}"
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        request.addfinalizer(lambda: _drop(admin, name))
-        url = build_database(admin.url.set(database=name).render_as_string(hide_password=False), people_n=3000)
+        url = build_database(scratch_database(request, "demo_social"), people_n=3000)
     engine = sa.create_engine(url)
     yield engine
     engine.dispose()
 
-
-def _drop(admin: sa.Engine, name: str) -> None:
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def run_source_query(engine: sa.Engine, source_id: str, subject: str) -> dict | None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 import orjson
 from fastapi import Header
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from hub.core.db import Base, UTCDateTime
 from hub.core.errors import Conflict
 
+T = TypeVar("T")
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
 
 
@@ -63,3 +65,15 @@ def remember(session: Session, *, client_id: str, key: str | None, operation: st
         session.flush()
     except IntegrityError:  # a concurrent call with the same key won; this one rolls back
         raise IdempotencyConflict("A concurrent request with this Idempotency-Key is being processed.") from None
+
+
+def create_once(session: Session, body, *, client_id: str, key: str | None, operation: str, now: datetime,
+                create: Callable[[], T], load: Callable[[str], T]) -> tuple[T, bool]:
+    """Create a resource unless this key already did; returns (resource, created). `create()` must give it an id."""
+    digest = body_hash(body)
+    known = replayed(session, client_id=client_id, key=key, operation=operation, digest=digest)
+    if known is not None:
+        return load(known), False
+    made = create()
+    remember(session, client_id=client_id, key=key, operation=operation, digest=digest, resource_id=made.id, now=now)
+    return made, True

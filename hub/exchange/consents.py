@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from hub.audit.service import AuditEvent, record, subject_ref
 from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, NotFound, ValidationFailed
-from hub.core.idempotency import body_hash, remember, replayed
+from hub.core.idempotency import create_once
 from hub.core.ids import is_valid_resident_id, mask_resident_id
 from hub.exchange.models import ConsentCreate, ConsentOut
 from hub.exchange.tables import Consent
@@ -25,14 +25,9 @@ DECISIONS = {"approve": ("pending", "approved"), "reject": ("pending", "rejected
 def request_consent(session: Session, body: ConsentCreate, *, principal: Principal, pepper: bytes, now: datetime,
                     idempotency_key: str | None = None) -> tuple[Consent, bool]:
     """Create a pending consent request to the citizen; returns (consent, created)."""
-    digest = body_hash(body)
-    known = replayed(session, client_id=principal.client_id, key=idempotency_key, operation="consent", digest=digest)
-    if known is not None:
-        return session.get(Consent, known), False
-    consent = _new_consent(session, body, principal=principal, pepper=pepper, now=now)
-    remember(session, client_id=principal.client_id, key=idempotency_key, operation="consent", digest=digest,
-             resource_id=consent.id, now=now)
-    return consent, True
+    return create_once(session, body, client_id=principal.client_id, key=idempotency_key, operation="consent",
+                       now=now, create=lambda: _new_consent(session, body, principal=principal, pepper=pepper, now=now),
+                       load=lambda consent_id: session.get(Consent, consent_id))
 
 
 def _new_consent(session: Session, body: ConsentCreate, *, principal: Principal, pepper: bytes,

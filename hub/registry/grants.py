@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from hub.audit.service import AuditEvent, record
 from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, Forbidden, HubError, NotFound, ValidationFailed
-from hub.core.idempotency import body_hash, remember, replayed
+from hub.core.idempotency import create_once
 from hub.registry.source_models import GrantCreate, GrantOut, Owner
 from hub.registry.sources import get_source, require_department
 from hub.registry.tables import Department, Grant, Source
@@ -28,14 +28,9 @@ class SourceNotShared(HubError):
 def request_grant(session: Session, body: GrantCreate, *, principal: Principal, pepper: bytes, now: datetime,
                   idempotency_key: str | None = None) -> tuple[Grant, bool]:
     """Ask for a grant (approved at once when the source is shared unconditionally); returns (grant, created)."""
-    digest = body_hash(body)
-    known = replayed(session, client_id=principal.client_id, key=idempotency_key, operation="grant", digest=digest)
-    if known is not None:
-        return session.get(Grant, known), False
-    grant = _new_grant(session, body, principal=principal, pepper=pepper, now=now)
-    remember(session, client_id=principal.client_id, key=idempotency_key, operation="grant", digest=digest,
-             resource_id=grant.id, now=now)
-    return grant, True
+    return create_once(session, body, client_id=principal.client_id, key=idempotency_key, operation="grant", now=now,
+                       create=lambda: _new_grant(session, body, principal=principal, pepper=pepper, now=now),
+                       load=lambda grant_id: session.get(Grant, grant_id))
 
 
 def _new_grant(session: Session, body: GrantCreate, *, principal: Principal, pepper: bytes, now: datetime) -> Grant:
