@@ -18,8 +18,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bench import report
 from bench.batch import run as run_batch
-from bench.issuance import credit_codes, issuance
+from bench.bulk_import import run as run_bulk_import
+from bench.exchange import exchange_notes, exchange_rows
+from bench.issuance import credit_codes, issuance, warm_up
 from bench.load import run_load
+from bench.records import records_row
 from bench.loadgen import LoadSpec
 from bench.offline import offline_rates, qr_size
 from bench.results import EndpointLoad, HttpRow, IssueRow, Results
@@ -43,11 +46,14 @@ class Plan:
     max_issues: int = 5000
     postgres: bool = True
     batch_rows: int = 10_000
+    import_rows: int = 1_000_000  # bulk import (归集) into PostgreSQL
+    exchange: bool = True  # exchange queries through the hub vs the household service directly
+    household_records: int = 20_000  # records the household service holds
     label: str = "full"
 
 
 QUICK = Plan(label="quick", cpu_seconds=0.5, http_seconds=2.0, warmup=0.5, issue_seconds=1.5, max_issues=500,
-             batch_rows=500)
+             batch_rows=500, import_rows=50_000)
 
 
 def parse_args(argv: list[str] | None) -> tuple[Plan, bool]:
@@ -109,7 +115,8 @@ def measure_http(prepared: Prepared, plan: Plan, progress: Progress, server: Ser
 
 def measure_issuance(prepared: Prepared, plan: Plan, progress: Progress, server: Served, backend: str,
                      codes: Iterator[str]) -> list[IssueRow]:
-    """Issue licenses over HTTP sequentially, then with several clients."""
+    """Issue licenses over HTTP sequentially, then with several clients (after an untimed warm-up)."""
+    warm_up(server.base_url, prepared.market_client, clients=plan.issue_clients, codes=codes)
     rows = []
     for clients in (1, plan.issue_clients):
         label = f"POST /licenses, {backend}, {clients} client(s)"
@@ -149,6 +156,7 @@ def sqlite_benchmarks(plan: Plan, progress: Progress, results: Results, root: Pa
             results.http.append(measure_http(prepared, plan, progress, server, workers))
             if workers == min(plan.workers):  # issuance shares the first server
                 results.issuance.extend(measure_issuance(prepared, plan, progress, server, "SQLite", codes))
+    measure_exchange(prepared, plan, progress, results, "SQLite")
 
 
 def postgres_benchmarks(plan: Plan, progress: Progress, results: Results, root: Path) -> None:
@@ -159,12 +167,36 @@ def postgres_benchmarks(plan: Plan, progress: Progress, results: Results, root: 
             with serving(prepared, progress, 1) as server:
                 rows = measure_issuance(prepared, plan, progress, server, "PostgreSQL + SeaweedFS", credit_codes())
             results.issuance.extend(rows)
+            measure_exchange(prepared, plan, progress, results, "PostgreSQL")
             with step(progress, f"Batch of {plan.batch_rows:,} rows, PostgreSQL + SeaweedFS"):
                 rate = run_batch(plan.batch_rows, "postgresql", Console(quiet=True), s3=s3)
             results.extra.append(("Batch issuance", f"{plan.batch_rows:,}-row CSV, PostgreSQL + SeaweedFS",
                                   f"{rate:,.1f} rows/s end to end (records; artifacts render on request)"))
+            with step(progress, f"Signed record + QR text, {plan.batch_rows:,} records, PostgreSQL"):
+                results.extra.append(records_row(plan.batch_rows, "postgresql"))
     except (OSError, ValueError, SQLAlchemyError, ServerError) as error:
         results.notes.append(f"PostgreSQL issuance skipped: {type(error).__name__}: {str(error).splitlines()[0]}")
+
+
+def measure_import(plan: Plan, progress: Progress, results: Results) -> None:
+    """Bulk-import a synthetic CSV into a scratch PostgreSQL database; a note instead if it cannot run."""
+    try:
+        results.bulk_import = run_bulk_import(plan.import_rows, progress.console, progress)
+    except (OSError, ValueError, SQLAlchemyError, RuntimeError) as error:
+        results.notes.append(f"Bulk import skipped: {type(error).__name__}: {str(error).splitlines()[0]}")
+
+
+def measure_exchange(prepared: Prepared, plan: Plan, progress: Progress, results: Results, backend: str) -> None:
+    """Exchange queries through the hub and the source directly, per worker count; a note instead if it fails."""
+    if not plan.exchange:
+        return
+    try:
+        rows = exchange_rows(prepared, plan, progress, backend)
+    except (OSError, RuntimeError, httpx.HTTPError) as error:
+        results.notes.append(f"Exchange on {backend} skipped: {type(error).__name__}: {str(error).splitlines()[0]}")
+        return
+    results.exchange.extend(rows)
+    results.notes.extend(exchange_notes(rows))
 
 
 @contextmanager
@@ -201,10 +233,13 @@ def run(plan: Plan, console: Console) -> Results:
             rate = run_batch(plan.batch_rows, "sqlite", Console(quiet=True))
         results.extra.append(("Batch issuance", f"{plan.batch_rows:,}-row CSV, SQLite + files",
                               f"{rate:,.1f} rows/s end to end (records; artifacts render on request)"))
+        with step(progress, f"Signed record + QR text, {plan.batch_rows:,} records, SQLite"):
+            results.extra.append(records_row(plan.batch_rows, "sqlite"))
         with step(progress, "Status lists: 1M licenses", None):
             results.extra.extend(status_rows(plan.cpu_seconds))
         if plan.postgres:
             postgres_benchmarks(plan, progress, results, Path(tmp))
+            measure_import(plan, progress, results)
     note_errors(results)
     return results
 

@@ -122,3 +122,8 @@ def issuance(base_url: str, client: tuple[str, str], *, clients: int, seconds: f
     token = department_token(base_url, client)
     return asyncio.run(issue_for(base_url, token, clients=clients, seconds=seconds, max_issues=max_issues,
                                  codes=codes, tick=tick))
+
+
+def warm_up(base_url: str, client: tuple[str, str], *, clients: int, codes: Iterator[str]) -> None:
+    """Issue a few licenses untimed, so that every server process has started its rendering workers."""
+    issuance(base_url, client, clients=clients, seconds=60.0, max_issues=4 * clients, codes=codes, tick=lambda _: None)

@@ -23,7 +23,8 @@ def loadgen_command(spec: LoadSpec) -> list[str]:
     """Return the command line of `python -m bench.loadgen` for spec."""
     return [sys.executable, "-m", "bench.loadgen", "--port", str(spec.port), "--path", spec.path,
             "--method", spec.method, "--body", spec.body, "--connections", str(spec.connections),
-            "--duration", str(spec.duration), "--warmup", str(spec.warmup)]
+            "--duration", str(spec.duration), "--warmup", str(spec.warmup),
+            *(arg for name, value in spec.headers for arg in ("--header", f"{name}: {value}"))]
 
 
 def _wait(process: subprocess.Popen, limit: float, tick: Callable[[float], None]) -> None:

@@ -32,6 +32,7 @@ class LoadSpec:
     connections: int = 32
     duration: float = 10.0
     warmup: float = 1.0
+    headers: tuple[tuple[str, str], ...] = ()  # extra request headers, e.g. (("Authorization", "Bearer ..."),)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def build_request(spec: LoadSpec) -> bytes:
     """Return the raw request bytes sent again and again on each connection."""
     body = spec.body.encode("utf-8")
     lines = [f"{spec.method} {spec.path} HTTP/1.1", f"Host: {spec.host}:{spec.port}", "Accept: */*"]
+    lines += [f"{name}: {value}" for name, value in spec.headers]
     if body or spec.method not in ("GET", "HEAD"):
         lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body
@@ -211,9 +213,20 @@ def _parse(argv: list[str]) -> LoadSpec:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                        help="extra request header, repeatable")
     args = parser.parse_args(argv)
+    headers = tuple(_header(text) for text in args.header)
     return LoadSpec(port=args.port, path=args.path, method=args.method.upper(), body=args.body,
-                    connections=args.connections, duration=args.duration, warmup=args.warmup)
+                    connections=args.connections, duration=args.duration, warmup=args.warmup, headers=headers)
+
+
+def _header(text: str) -> tuple[str, str]:
+    """Split "Name: value" into its name and value."""
+    name, separator, value = text.partition(":")
+    if not separator or not name.strip():
+        raise SystemExit(f"--header needs 'Name: value', not {text!r}")
+    return name.strip(), value.strip()
 
 
 def main(argv: list[str] | None = None) -> int:

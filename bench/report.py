@@ -7,11 +7,14 @@ import platform
 
 from rich.table import Table
 
+from bench.bulk_import import describe as describe_import
 from bench.issuance import IssueResult
 from bench.offline import OfflineRates, QRSize
-from bench.results import EndpointLoad, HttpRow, IssueRow, Results
+from bench.results import EndpointLoad, ExchangeRow, HttpRow, IssueRow, Results
 
 SUMMARY_HEADERS = ("Measurement", "Setup", "Result")
+EXCHANGE_GOAL_QPS, EXCHANGE_GOAL_P99_MS = 1000.0, 15.0  # the exchange issue's goal on a 2-core machine
+_NO_ANSWER = "no answer in the window (see notes)"
 
 
 def environment() -> str:
@@ -97,12 +100,49 @@ def issuance_table(rows: list[IssueRow]) -> Table:
     return table
 
 
+def _direct_rows(rows: list[ExchangeRow]) -> list[ExchangeRow]:
+    """Return the first row of each distinct direct measurement (one per backend run)."""
+    firsts: dict[int, ExchangeRow] = {}
+    for row in rows:
+        firsts.setdefault(id(row.direct), row)
+    return list(firsts.values())
+
+
+def exchange_table(rows: list[ExchangeRow]) -> Table:
+    """Return the exchange table: the source loaded directly, then through the hub, with the overhead."""
+    table = Table(title="Exchange: POST /exchange/{id}/query through the hub vs GET /residents/{id} on the source",
+                  caption="+p50/+p99: hub minus direct at the same connection count, same run; srv µs/req: CPU of "
+                          "the loaded server per request (hub: its uvicorn processes, not the source's); "
+                          "every request asks for the same subject")
+    for header in ("target", "setup", "conn.", "req/s", "p50 ms", "p99 ms", "errors", "srv µs/req", "gen CPU",
+                   "+p50 ms", "+p99 ms"):
+        table.add_column(header, justify="left" if header in ("target", "setup") else "right", no_wrap=True)
+    for row in _direct_rows(rows):
+        for measured, connections in ((row.direct, row.connections), (row.direct_unloaded, 1)):
+            table.add_row("direct source", f"{row.backend} run", *_exchange_cells(measured, connections), "", "")
+    for row in rows:
+        for measured, connections, overhead in ((row.hub, row.connections, row.overhead_ms),
+                                                (row.hub_unloaded, 1, row.unloaded_overhead_ms)):
+            cells = (f"{overhead[0]:+.2f}", f"{overhead[1]:+.2f}") if measured.load.requests else ("n/a", "n/a")
+            table.add_row("via hub", f"{row.backend}, {_workers(row.workers)}", *_exchange_cells(measured, connections),
+                          *cells)
+    return table
+
+
+def _exchange_cells(measured: EndpointLoad, connections: int) -> tuple[str, ...]:
+    """Return the connection count, rate, latencies, errors and CPU cells of one exchange load."""
+    result = measured.load
+    return (str(connections), _n(result.rps), f"{result.p50_ms:.2f}", f"{result.p99_ms:.2f}", str(result.errors),
+            _cpu(measured), f"{result.client_cpu:.0%}")
+
+
 def detail_tables(results: Results) -> list[Table]:
     """Return the detailed tables of whatever was measured."""
     tables = [qr_table(results.qr)] if results.qr else []
     tables += [offline_table(results.offline)] if results.offline else []
     tables += [http_table(results.http)] if results.http else []
     tables += [issuance_table(results.issuance)] if results.issuance else []
+    tables += [exchange_table(results.exchange)] if results.exchange else []
     return tables
 
 
@@ -140,8 +180,39 @@ def summary_rows(results: Results) -> list[tuple[str, str, str]]:
     for row in results.issuance:
         cpu = "" if row.cpu_ms_per_license is None else f"; server CPU {row.cpu_ms_per_license:.0f} ms/license"
         rows.append(("POST /licenses", _issue_setup(row), f"{row.result.per_second:,.1f} licenses/s{cpu}"))
+    rows.extend(_exchange_summary(results.exchange))
+    if results.bulk_import:
+        rows.append(("Bulk import (归集)", f"{results.bulk_import.rows:,}-row CSV → PostgreSQL, COPY + upsert",
+                     describe_import(results.bulk_import)))
     rows.extend(results.extra)
     return rows
+
+
+def _exchange_summary(rows: list[ExchangeRow]) -> list[tuple[str, str, str]]:
+    """Return the summary rows of the exchange: the source alone, the hub loaded, the hub's unloaded overhead."""
+    lines = [("Household source, direct", f"{row.backend} run, {row.connections} connections",
+              f"{_n(row.direct.load.rps)} req/s, {_latency(row.direct)}; 1 connection: "
+              f"p50 {row.direct_unloaded.load.p50_ms:.2f} ms") for row in _direct_rows(rows)]
+    for row in rows:
+        setup = f"{row.backend}, {_workers(row.workers)}"
+        lines.append(("Exchange query via hub", f"{setup}, {row.connections} connections", _exchange_result(row)))
+        p50, p99 = row.unloaded_overhead_ms
+        unloaded = _NO_ANSWER if not row.hub_unloaded.load.requests else (
+            f"p50 {p50:+.2f} ms, p99 {p99:+.2f} ms (hub p50 {row.hub_unloaded.load.p50_ms:.2f} ms, "
+            f"direct {row.direct_unloaded.load.p50_ms:.2f} ms)")
+        lines.append(("Exchange overhead, unloaded", f"{setup}, 1 connection", unloaded))
+    return lines
+
+
+def _exchange_result(row: ExchangeRow) -> str:
+    """Return queries/s, latency and overhead of the hub under load, and whether the issue's goal is met."""
+    if not row.hub.load.requests:
+        return _NO_ANSWER
+    p50, p99 = row.overhead_ms
+    met = row.hub.load.rps >= EXCHANGE_GOAL_QPS and p99 <= EXCHANGE_GOAL_P99_MS and not row.hub.load.errors
+    return (f"{_n(row.hub.load.rps)} queries/s, {_latency(row.hub)}; overhead p50 {p50:+.1f} ms, p99 {p99:+.1f} ms; "
+            f"goal ≥ {EXCHANGE_GOAL_QPS:,.0f}/s and p99 overhead ≤ {EXCHANGE_GOAL_P99_MS:.0f} ms "
+            f"{'met' if met else 'NOT met'}")
 
 
 def summary_table(results: Results) -> Table:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bench.bulk_import import ImportRate
 from bench.issuance import IssueResult
 from bench.loadgen import LoadResult
 from bench.offline import OfflineRates, QRSize
@@ -55,6 +56,33 @@ class IssueRow:
         return self.server_cpu / self.result.issued * 1000
 
 
+@dataclass(frozen=True)
+class ExchangeRow:
+    """POST /exchange/{id}/query through one hub configuration, and the same read sent straight to the source."""
+
+    backend: str
+    workers: int
+    connections: int
+    hub: EndpointLoad  # at `connections`
+    direct: EndpointLoad  # the source alone, same connections, same run
+    hub_unloaded: EndpointLoad  # 1 connection: the cleanest overhead figure
+    direct_unloaded: EndpointLoad
+
+    @property
+    def overhead_ms(self) -> tuple[float, float]:
+        """Return hub p50 and p99 minus direct p50 and p99 under load, in milliseconds."""
+        return _minus(self.hub.load, self.direct.load)
+
+    @property
+    def unloaded_overhead_ms(self) -> tuple[float, float]:
+        """Return hub p50 and p99 minus direct p50 and p99 with one connection, in milliseconds."""
+        return _minus(self.hub_unloaded.load, self.direct_unloaded.load)
+
+
+def _minus(hub: LoadResult, direct: LoadResult) -> tuple[float, float]:
+    return hub.p50_ms - direct.p50_ms, hub.p99_ms - direct.p99_ms
+
+
 @dataclass
 class Results:
     """Everything measured, plus notes on what was skipped or went wrong."""
@@ -63,6 +91,8 @@ class Results:
     offline: OfflineRates | None = None
     http: list[HttpRow] = field(default_factory=list)
     issuance: list[IssueRow] = field(default_factory=list)
+    exchange: list[ExchangeRow] = field(default_factory=list)
+    bulk_import: ImportRate | None = None
     notes: list[str] = field(default_factory=list)
     extra: list[tuple[str, str, str]] = field(default_factory=list)  # (measurement, setup, result) rows
     environment: str = ""

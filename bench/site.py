@@ -8,7 +8,7 @@ import json
 import os
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -69,11 +69,12 @@ class HubSite:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A site loaded with the demo: the sample QR and the market department's client credentials."""
+    """A site loaded with the demo: the sample QR and the demo departments' client credentials."""
 
     site: HubSite
     sample_qr: str
     market_client: tuple[str, str]
+    clients: dict[str, tuple[str, str]] = field(default_factory=dict)  # every demo department's, by demo key
 
 
 def load_site(site: HubSite) -> Prepared:
@@ -82,8 +83,9 @@ def load_site(site: HubSite) -> Prepared:
     quiet = io.StringIO()
     with contextlib.redirect_stdout(quiet):
         summary = load_demo(site.settings(), console=Console(file=quiet))
-    market = json.loads(summary.credentials_path.read_text())["departments"]["market"]
-    return Prepared(site, summary.sample_qr, (market["client_id"], market["client_secret"]))
+    departments = json.loads(summary.credentials_path.read_text())["departments"]
+    clients = {key: (d["client_id"], d["client_secret"]) for key, d in departments.items()}
+    return Prepared(site, summary.sample_qr, clients["market"], clients)
 
 
 def trust_list(site: HubSite) -> TrustList:

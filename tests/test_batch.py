@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import orjson
 import pytest
@@ -31,6 +32,7 @@ from tests.servers import ServerThread
 
 ROWS = int(os.environ.get("HUB_TEST_BATCH_ROWS", "10000"))
 KILL_ROWS = int(os.environ.get("HUB_TEST_KILL_ROWS", "1000"))
+STOP_ROWS = 5000
 CSV_TYPE = {"Content-Type": "text/csv"}
 JSONL_TYPE = {"Content-Type": "application/x-ndjson"}
 COLUMNS = ["key", "type", "holder_id_type", "holder_id", "holder_name", "valid_from", "valid_until",
@@ -297,20 +299,21 @@ def register_market(hub) -> dict:
 def test_a_stopped_worker_leaves_the_rest_of_the_job_to_the_next(backend, tmp_path, request):
     hub = start_hub(backend, tmp_path, request, batch_worker=False)
     market = register_market(hub)
-    job = submit(hub, market, to_csv([good_row(f"stop-{i}") for i in range(1000)]))
-    runtime, ctx = hub.app.state.batch, BatchContext.from_state(hub.app.state)
+    job = submit(hub, market, to_csv([good_row(f"stop-{i}") for i in range(STOP_ROWS)]))
+    # Small chunks and enough rows that the job outlasts procrastinate's graceful shutdown (1 s).
+    runtime, ctx = hub.app.state.batch, replace(BatchContext.from_state(hub.app.state), chunk_rows=50)
     runtime.start_worker(ctx, poll=0.5, heartbeat=1, stalled_after=5)
     wait_for(hub, market, job["id"], timeout=60, until=lambda j: j["done"] >= 10)
     runtime.worker.stop()
     stopped = wait_for(hub, market, job["id"], timeout=5, until=lambda j: True)
     time.sleep(1)
-    assert wait_for(hub, market, job["id"], timeout=5, until=lambda j: True)["done"] == stopped["done"] < 1000
+    assert wait_for(hub, market, job["id"], timeout=5, until=lambda j: True)["done"] == stopped["done"] < STOP_ROWS
     if backend == "postgresql+s3":  # the aborted queue job was put back by the retry strategy
         with hub.app.state.engine.connect() as conn:
             assert conn.execute(text("SELECT status FROM procrastinate_jobs")).scalars().all() == ["todo"]
     runtime.start_worker(ctx, poll=0.5, heartbeat=1, stalled_after=5)
     job = wait_for(hub, market, job["id"], timeout=60)
-    assert (job["status"], job["done"], job["issued"], job["failed"]) == ("completed", 1000, 1000, 0)
+    assert (job["status"], job["done"], job["issued"], job["failed"]) == ("completed", STOP_ROWS, STOP_ROWS, 0)
 
 
 # --- kill -9 ------------------------------------------------------------------------------------------
@@ -369,6 +372,9 @@ def test_worker_killed_mid_batch_ends_with_every_row_issued_exactly_once(backend
     assert all(any(key.startswith(p) for p in prefixes) for key in stored)  # no orphan object
     # Batch rows are records only: their QR images and PDF render on first request, and then are stored.
     identifier = sorted(prefixes)[0].split("/")[1]
+    assert not [key for key in stored if key.startswith(f"licenses/{identifier}/")]
     png = hub.client.get(f"/licenses/{identifier}/qr.png", headers=bearer(hub, market))
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
-    assert f"licenses/{identifier}/license.pdf" in stored_licenses(hub)[0]
+    pdf = hub.client.get(f"/licenses/{identifier}/pdf", headers=bearer(hub, market))
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert {f"licenses/{identifier}/{name}" for name in ("qr.png", "qr.svg", "license.pdf")} <= stored_licenses(hub)[0]

@@ -8,10 +8,15 @@ import zxingcpp
 from PIL import Image
 import io
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from hub.auth.tokens import Principal
 from hub.core.ids import parse_license_identifier
-from hub.licenses.tables import License
+from hub.licenses.bulk import BulkOutcome, issue_many
+from hub.licenses.models import LicenseIssue
+from hub.licenses.tables import License, LicenseEvent
+from hub.status.service import FILL_LIMIT
+from hub.status.tables import StatusList
 from hub.verify.models import VerifyOut
 from tests.conftest import bearer
 from tests.licenses import BUSINESS, business_license_request, no_crime_request
@@ -151,3 +156,85 @@ def test_issuance_log_masks_the_holder_id(hub, departments, caplog):
     holder_id = request["holder"]["id"]
     assert holder_id[:6] + "********" + holder_id[-4:] in caplog.text
     assert holder_id not in caplog.text
+
+
+# --- bulk issuance (the batch path) ---------------------------------------------------------------------------
+
+
+def _principal(department: dict) -> Principal:
+    return Principal(client_id=department["client"]["client_id"], role="department", department_id=department["id"],
+                     scopes=frozenset({"licenses:issue"}))
+
+
+def _issue_many(hub, department: dict, items: list[tuple[dict, str | None]]) -> list[BulkOutcome]:
+    state = hub.app.state
+    with state.session_factory.begin() as session:
+        return issue_many(session, [(LicenseIssue.model_validate(body), key) for body, key in items],
+                          principal=_principal(department), types=state.license_types, keyring=state.keyring,
+                          now=state.clock())
+
+
+def test_bulk_issued_licenses_are_numbered_in_order_and_verify(hub, departments):
+    outcomes = _issue_many(hub, departments["market"], [(business_license_request(), None) for _ in range(6)])
+    assert all(o.created and o.error is None for o in outcomes)
+    serials = [int(parse_license_identifier(o.identifier).serial) for o in outcomes]
+    assert serials == list(range(serials[0], serials[0] + 6))  # one counter update, consecutive serials
+    with hub.app.state.session_factory() as session:
+        rows = session.scalars(select(License).where(License.identifier.in_([o.identifier for o in outcomes]))).all()
+        events = session.scalar(select(func.count()).select_from(LicenseEvent)
+                                .where(LicenseEvent.license_id.in_([r.id for r in rows])))
+    assert len(rows) == 6 and events == 6 and len({(r.status_list_no, r.status_index) for r in rows}) == 6
+    for row in rows:
+        verified = hub.client.post("/verify", json={"qr": row.qr_text}).json()
+        assert verified["status"] == "valid" and verified["license"]["id"] == row.identifier
+
+
+def test_bulk_issuance_fails_bad_requests_alone_with_issue_license_errors(hub, departments):
+    bad_id = business_license_request()
+    bad_id["holder"]["id"] = bad_id["holder"]["id"][:-1] + ("0" if bad_id["holder"]["id"][-1] != "0" else "1")
+    items = [(business_license_request(), None), (business_license_request(type="91350100M000100Y43999"), None),
+             (bad_id, None), (no_crime_request(), None), (business_license_request(valid_from="1999-01-01"), None),
+             (business_license_request(), None)]
+    before = _count(hub)
+    outcomes = _issue_many(hub, departments["market"], items)
+    assert [o.error.code if o.error else "issued" for o in outcomes] == [
+        "issued", "unknown_license_type", "invalid_license_data", "issuer_not_allowed", "validation_error", "issued"]
+    assert outcomes[2].error.extra["errors"][0]["field"] == "holder.id"
+    first, last = (int(parse_license_identifier(outcomes[i].identifier).serial) for i in (0, 5))
+    assert _count(hub) == before + 2 and last == first + 1  # no serial taken by a failed request
+
+
+def test_bulk_issuance_replays_known_keys_and_refuses_a_key_for_another_request(hub, departments):
+    market, tag = departments["market"], hub.backend
+    bodies = [business_license_request() for _ in range(3)]
+    first = _issue_many(hub, market, [(body, f"bulk-{tag}-{i}") for i, body in enumerate(bodies)])
+    before = _count(hub)
+    other = business_license_request()
+    again = _issue_many(hub, market, [(bodies[0], f"bulk-{tag}-0"), (other, f"bulk-{tag}-1"),
+                                      (bodies[2], f"bulk-{tag}-2"), (other, f"bulk-{tag}-3"),
+                                      (other, f"bulk-{tag}-3"), (bodies[0], f"bulk-{tag}-3")])
+    assert [(o.identifier, o.created) for o in (again[0], again[2])] == [(first[0].identifier, False),
+                                                                         (first[2].identifier, False)]
+    assert again[1].error.code == "idempotency_key_reused"
+    assert again[3].created and (again[4].identifier, again[4].created) == (again[3].identifier, False)
+    assert again[5].error.code == "idempotency_key_reused"  # the key was taken earlier in the same call
+    assert _count(hub) == before + 1
+
+
+def test_bulk_allocation_opens_the_next_list_pair_at_half_full(hub, departments):
+    market = departments["market"]
+    _issue_many(hub, market, [(business_license_request(), None)])  # the market's list pair exists
+    lists = StatusList.__table__
+    with hub.app.state.session_factory.begin() as session:
+        newest = session.scalar(select(func.max(lists.c.list_no)).where(lists.c.issuer_department_id == market["id"]))
+        session.execute(update(lists).where(lists.c.issuer_department_id == market["id"], lists.c.list_no == newest)
+                        .values(allocated=FILL_LIMIT - 3))
+    outcomes = _issue_many(hub, market, [(business_license_request(), None) for _ in range(10)])
+    with hub.app.state.session_factory() as session:
+        rows = session.execute(select(License.status_list_no, License.status_index)
+                               .where(License.identifier.in_([o.identifier for o in outcomes]))).all()
+        counts = dict(session.execute(select(lists.c.list_no, lists.c.allocated).where(
+            lists.c.issuer_department_id == market["id"], lists.c.purpose == "revocation")).all())
+    assert sorted(no for no, _ in rows) == [newest] * 3 + [newest + 1] * 7
+    assert counts[newest] == FILL_LIMIT and counts[newest + 1] == 7
+    assert len(set(rows)) == 10

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import io
 import math
+import multiprocessing
+import os
+import signal
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pypdfium2 as pdfium
 import pytest
 import zxingcpp
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from hub.core.ids import make_credit_code, make_resident_id
 from hub.licenses import fonts
 from hub.licenses.pdf import LEFT, RIGHT, NO_LINE_START, LicensePdf, _wrap, format_date_zh, render_license_pdf
+from hub.licenses.rendering import RenderJob, RenderPool
 from hub.licenses.types import load_license_types
 from hub.trust.certs import make_issuer, make_root
 from hub.trust.pades import PdfSigningError, sign_pdf, validate_pdf
@@ -145,6 +150,27 @@ def test_ed25519_issuer_signs_a_valid_pades_signature(rendered, root):
     assert status.intact and status.valid and status.trusted
 
 
+@pytest.mark.parametrize("alg", ["ES256", "EdDSA"])
+def test_every_signature_of_a_key_is_valid_and_binds_its_own_document(alg, rendered, root):
+    # The first signature of a key is pyHanko's own; later ones reuse its CMS parts with a new digest.
+    issuer = make_issuer(root, code=CIVIL_AFFAIRS[0], name=CIVIL_AFFAIRS[1], alg=alg, now=NOW)
+    signed = [sign(rendered[name], issuer, root) for name in ("business", "marriage", "business")]
+    for pdf in signed:
+        status = validate_pdf(pdf, root_der=root.cert_der, now=NOW)
+        assert status.intact and status.valid and status.trusted and status.whole_document, status.problem
+    contents = [PdfFileReader(io.BytesIO(pdf)).embedded_signatures[0].signed_data for pdf in signed]
+    assert contents[0]["certificates"].dump() == contents[2]["certificates"].dump()
+    assert contents[0]["signer_infos"][0]["signature"].native != contents[2]["signer_infos"][0]["signature"].native
+    (start, end), (other_start, other_end) = (_contents_span(signed[2]), _contents_span(signed[1]))
+    swapped = signed[2][:start] + signed[1][other_start:other_end] + signed[2][end:]  # marriage's CMS, business
+    assert end - start == other_end - other_start and not validate_pdf(swapped, root_der=root.cert_der, now=NOW).valid
+
+
+def _contents_span(pdf: bytes) -> tuple[int, int]:
+    start = pdf.index(b"/Contents <") + len(b"/Contents <")
+    return start, pdf.index(b">", start)
+
+
 def test_signing_refuses_other_key_types_and_foreign_certificates(rendered, issuers, root):
     with pytest.raises(PdfSigningError, match="P-256 or Ed25519"):
         sign_pdf(rendered["business"], private_key=ec.generate_private_key(ec.SECP384R1()),
@@ -267,3 +293,25 @@ def test_missing_font_names_the_debian_package(monkeypatch, tmp_path):
     monkeypatch.setenv(fonts.FONT_ENV, str(tmp_path / "none.ttc"))
     with pytest.raises(fonts.FontNotFoundError, match="fonts-wqy-microhei"):
         fonts.cjk_fonts()
+
+
+def test_render_workers_sign_pdfs_and_a_killed_worker_is_replaced(issuers, root):
+    issuer = issuers["business"]
+    pkcs8 = issuer.private_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption())
+    job = RenderJob(page=business_license(), key_pkcs8=pkcs8, certificate_der=issuer.cert_der,
+                    chain_der=(root.cert_der,), reason="签发营业执照", location="示例市", signer_name="示例市市场监督管理局")
+    pool, others = RenderPool(1), set(multiprocessing.active_children())  # others: the shared pool's
+    try:
+        pdfs = [pool.render(job)]
+        (worker,) = set(multiprocessing.active_children()) - others
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.join(timeout=10)
+        pdfs += [pool.render(job), pool.render(job)]  # rendered here, then by a new worker
+        (replacement,) = set(multiprocessing.active_children()) - others
+        assert replacement.name == "hub-render" and replacement.pid != worker.pid
+    finally:
+        pool.close()
+    for pdf in pdfs:
+        status = validate_pdf(pdf, root_der=root.cert_der)
+        assert status.intact and status.valid and status.trusted, status.problem

@@ -6,6 +6,7 @@ import io
 
 import pypdfium2
 import zxingcpp
+from PIL import Image
 from sqlalchemy import select
 
 from hub.licenses.artifacts import object_key
@@ -51,3 +52,16 @@ def test_pdf_follows_the_license_access_rules(hub, departments):
     assert hub.client.get(f"/licenses/{issued['id']}/pdf", headers=hub.operator_headers()).status_code == 200
     assert hub.client.get(f"/licenses/{issued['id']}/pdf", headers=bearer(hub, departments["civil"])).status_code == 404
     assert hub.client.get(f"/licenses/{issued['id']}/pdf").status_code == 401
+
+
+def test_issuance_stores_the_signed_pdf_and_the_qr_images_on_first_request(hub, departments):
+    headers = bearer(hub, departments["market"])
+    issued = hub.client.post("/licenses", json=business_license_request(), headers=headers).json()
+    store = hub.app.state.store
+    assert store.exists(object_key(issued["id"], "license.pdf"))  # before the response
+    assert not store.exists(object_key(issued["id"], "qr.png")) and not store.exists(object_key(issued["id"], "qr.svg"))
+    png = hub.client.get(f"/licenses/{issued['id']}/qr.png", headers=headers)
+    assert png.status_code == 200 and [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)))] \
+        == [issued["qr"]]
+    assert store.get(object_key(issued["id"], "qr.png")) == png.content and store.exists(object_key(issued["id"],
+                                                                                                   "qr.svg"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 from dataclasses import replace
 from datetime import date, datetime
@@ -17,8 +18,10 @@ from pycose.algorithms import EdDSA, Es256
 from pycose.headers import KID, Algorithm
 from pycose.keys import CoseKey
 from pycose.messages import Sign1Message
+from PIL import Image
 from qrcode.util import MODE_ALPHA_NUM
 
+from hub.licenses import qrencode, qrimage
 from hub.trust.signer import COSE_ALGS, KeySigner, kid_for_certificate, verify_raw
 from hub.verify.core import Status, typed_field_value, verify
 from hub.verify.qr import (
@@ -352,3 +355,42 @@ def test_demo_qr_image_decodes_back_to_the_same_text(keys):
     image = code.make_image().get_image().convert("L")
     results = zxingcpp.read_barcodes(image)
     assert [result.text for result in results] == [text]
+
+
+# --- the hub's QR encoder ---------------------------------------------------------------------------
+
+
+def _qrcode_matrix(text: str, border: int = 4) -> tuple[tuple[bool, ...], ...]:
+    """The reference: qrcode's own symbol (version by best fit, mask by its 8-placement search)."""
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=border)
+    code.add_data(qrcode.util.QRData(text.encode("ascii"), mode=MODE_ALPHA_NUM, check_data=False))
+    code.make(fit=True)
+    return tuple(tuple(row) for row in code.get_matrix())
+
+
+def test_encoder_builds_the_symbol_qrcode_builds(keys):
+    rng = random.Random(18004)
+    alphabet = sorted(QR_ALPHANUMERIC)
+    texts = [encode_qr(mv.demo_business_license(), keys["dept-a"].signer), "HUB1:", "A", "AB", "12345"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.choice((rng.randint(1, 60), rng.randint(60, 600),
+                                                                      rng.randint(600, 1800)))))
+              for _ in range(120)]
+    versions = set()
+    for text in texts:
+        symbol = qrencode.encode(text)
+        versions.add(symbol.version)
+        assert symbol.matrix(4) == _qrcode_matrix(text), (len(text), symbol.version, symbol.mask)
+    assert {1, 2, 7, 10, 20} <= versions  # small, version-information (7+) and large symbols
+
+
+def test_encoder_refuses_characters_outside_alphanumeric_mode():
+    with pytest.raises(ValueError):
+        qrencode.encode("HUB1:abc")
+
+
+def test_qr_images_scan_back_to_the_text(keys):
+    text = encode_qr(mv.demo_business_license(), keys["dept-a"].signer)
+    png, svg = qrimage.render(text)
+    assert [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))] == [text]
+    assert svg.startswith(b"<?xml") and b"<path d=\"M" in svg
+    assert qrimage.qr_version(text) == qrimage.make_qr(text).version <= 10

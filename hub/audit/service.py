@@ -32,7 +32,8 @@ from hub.core.errors import BadRequest, Conflict, NotFound
 from hub.core.ids import mask_resident_id
 
 ACCESS_KIND = "exchange.query"
-__all__ = ["AuditEvent", "AuditRef", "audit_pepper", "citizen_actor", "record", "record_many", "subject_ref",
+AUDIT_PEPPER = "audit_pepper"  # key of the pepper in Session.info (create_app puts it in every session)
+__all__ = ["AUDIT_PEPPER", "session_pepper", "AuditEvent", "AuditRef", "audit_pepper", "citizen_actor", "record", "record_many", "subject_ref",
            "current_tree_head", "entry_inclusion_proof", "tree_consistency_proof", "citizen_access_log"]
 
 
@@ -135,3 +136,11 @@ def _access_item(row: AuditEntry) -> AccessLogItem:
         source_name=_text(data, "source_name"), purpose=_text(data, "purpose"),
         fields=[str(f) for f in fields] if isinstance(fields, list) else [],
         seq=row.seq, entry_id=row.id, leaf_hash=b64(row.leaf_hash))
+
+
+def session_pepper(session: Session) -> bytes:
+    """The pepper this session's hub hides subjects with (set by create_app on its session factory)."""
+    pepper = session.info.get(AUDIT_PEPPER)
+    if pepper is None:
+        raise RuntimeError("this session has no audit pepper: build it from create_app's session factory")
+    return pepper

@@ -103,8 +103,17 @@ def read_batch(data: bytes, fmt: str) -> Iterator[BatchRow]:
 
 
 def count_rows(data: bytes, fmt: str) -> int:
-    """Check the whole file and return its number of data rows; raise on a file-level problem."""
-    total = sum(1 for _ in read_batch(data, fmt))
+    """Check the whole file and return its number of data rows; raise on a file-level problem.
+
+    Rows are only counted here, not validated: the job validates each row when it issues it.
+    """
+    text = _decode(data)
+    records = _csv_records(text) if fmt == "csv" else _jsonl_records(text)
+    total = 0
+    for _ in records:
+        total += 1
+        if total > MAX_ROWS:
+            raise TooManyRows(f"A batch holds at most {MAX_ROWS} rows.")
     if total == 0:
         raise EmptyBatch("The batch file has no data rows.")
     return total
@@ -118,6 +127,12 @@ def _decode(data: bytes) -> str:
 
 
 def _csv_rows(text: str) -> Iterator[BatchRow]:
+    for line, cells in _csv_records(text):
+        yield _csv_row(line, cells)
+
+
+def _csv_records(text: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield (line, cells by column) for each data row; raise on a file-level problem."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header: list[str] | None = None
     while True:
@@ -135,7 +150,7 @@ def _csv_rows(text: str) -> Iterator[BatchRow]:
             continue
         if len(record) != len(header):
             raise MalformedBatch(f"Line {line}: {len(record)} cells, but the header has {len(header)}.")
-        yield _csv_row(line, dict(zip(header, record)))
+        yield line, dict(zip(header, record))
 
 
 def _check_header(record: list[str]) -> list[str]:
@@ -177,7 +192,8 @@ def _csv_row(line: int, cells: dict[str, str]) -> BatchRow:
     return _validated(line, key, body)
 
 
-def _jsonl_rows(text: str) -> Iterator[BatchRow]:
+def _jsonl_records(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line, object) for each non-blank line; raise on a file-level problem."""
     for number, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
@@ -187,6 +203,11 @@ def _jsonl_rows(text: str) -> Iterator[BatchRow]:
             raise MalformedBatch(f"Line {number} is not valid JSON ({exc}).") from exc
         if not isinstance(body, dict):
             raise MalformedBatch(f"Line {number} is not a JSON object.")
+        yield number, body
+
+
+def _jsonl_rows(text: str) -> Iterator[BatchRow]:
+    for number, body in _jsonl_records(text):
         key = body.pop("key", None)
         if key is not None and not isinstance(key, str):
             yield BatchRow(number, None, None, "invalid_key", "The key must be a string.")

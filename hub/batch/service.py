@@ -2,19 +2,25 @@
 
 The job function `run_job` is written to be killed at any instant and run again:
 
-- One transaction per row holds the row's result (`batch_rows`, primary key job + line), its license,
-  the idempotency record and the job's counters; they commit together or not at all, so there are no
-  half-written rows and the counters are exact. A restarted job skips the lines that have a result.
-- The idempotency key of a row is `batch:{key}` for the submitting client: a row whose license was
-  committed (by this job, an earlier job or a duplicate runner) is answered from its record, never
-  issued twice. The row result is inserted first, so a second runner of the same job stops at that
+- Rows are issued in chunks (50 rows first, doubling up to 500), one transaction per chunk holding
+  the chunk's row results (`batch_rows`, primary key job + line), its licenses, their idempotency
+  records and the job's counters; they commit together or not at all, so there are no half-written
+  rows and the counters are exact. A restarted job skips the lines that have a result. A chunk is
+  issued by `issue_many` (a few statements for the whole chunk); if its transaction fails on a
+  constraint (another runner recorded one of its lines, or another job committed one of its keys
+  meanwhile) it is rolled back and its rows go one by one through the per-row path below, which
+  decides each exactly.
+- Per row, the row result is inserted first, so a second runner of the same job stops at that
   insert (it waits for the first runner's uncommitted row, then hits the primary key) before it
   signs anything.
-- Objects: a batch row issues the signed record only (`issue_license(..., artifacts=None)`); its QR
-  images and PDF are rendered from the committed record on first request, under keys derived from
-  the identifier. A kill -9 therefore can never leave an object without its license (no orphans),
-  and nothing is half-rendered. The only object a batch writes is its uploaded input, registered
-  for removal if the submitting transaction rolls back.
+- The idempotency key of a row is `batch:{key}` for the submitting client: a row whose license was
+  committed (by this job, an earlier job or a duplicate runner) is answered from its record, never
+  issued twice.
+- Objects: a batch row issues the signed record only (`issue_many`, or `issue_license(...,
+  artifacts=None)`); its QR images and PDF are rendered from the committed record on first request,
+  under keys derived from the identifier. A kill -9 therefore can never leave an object without its
+  license (no orphans), and nothing is half-rendered. The only object a batch writes is its uploaded
+  input, registered for removal if the submitting transaction rolls back.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,6 +43,7 @@ from hub.core.clock import Clock, system_clock
 from hub.core.db import after_commit, new_id
 from hub.core.errors import Conflict, HubError, NotFound
 from hub.core.storage import ObjectNotFound, ObjectStore, StorageUnavailable
+from hub.licenses.bulk import BulkOutcome, issue_many
 from hub.licenses.service import IdempotencyConflict, issue_license
 from hub.licenses.types import LicenseType
 from hub.trust.service import KeyRing
@@ -45,6 +52,8 @@ log = logging.getLogger("hub.batch")
 TRANSIENT = (StorageUnavailable, OperationalError, InterfaceError)
 FINISHED = ("completed", "failed")
 INPUT_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
+FIRST_CHUNK_ROWS = 50  # small first chunks: progress shows (and a stop is honoured) early on
+CHUNK_ROWS = 500
 
 
 class BatchIdempotencyConflict(Conflict):
@@ -64,6 +73,7 @@ class BatchContext:
     keyring: KeyRing
     license_types: dict[str, LicenseType]
     clock: Clock
+    chunk_rows: int = CHUNK_ROWS  # the largest chunk issued in one transaction
 
     @classmethod
     def from_state(cls, state) -> BatchContext:
@@ -137,12 +147,10 @@ def run_job(ctx: BatchContext, job_id: str, *, should_stop: Callable[[], bool] =
     with ctx.session_factory() as session:
         done = set(session.scalars(select(RowResult.line).where(RowResult.job_id == job_id)))
     try:
-        for row in _rows(data, job.format):
-            if row.line in done:
-                continue
+        for chunk in _chunks((row for row in _rows(data, job.format) if row.line not in done), ctx.chunk_rows):
             if should_stop():
                 raise Interrupted(job_id)
-            _issue_row(ctx, job_id, principal, row)
+            _issue_chunk(ctx, job_id, principal, chunk)
     except _BrokenInput as exc:
         return _end(ctx, job_id, error=f"The stored file could not be read: {exc}")
     _end(ctx, job_id)
@@ -157,6 +165,17 @@ def _rows(data: bytes, fmt: str) -> Iterator[BatchRow]:
         yield from read_batch(data, fmt)
     except HubError as exc:  # checked at submission; only a changed parser could get here
         raise _BrokenInput(exc.detail) from exc
+
+
+def _chunks(rows: Iterator[BatchRow], largest: int) -> Iterator[list[BatchRow]]:
+    size, chunk = min(FIRST_CHUNK_ROWS, largest), []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            size, chunk = min(size * 2, largest), []
+    if chunk:
+        yield chunk
 
 
 def _start(ctx: BatchContext, job_id: str) -> BatchJob | None:
@@ -174,6 +193,48 @@ def _end(ctx: BatchContext, job_id: str, *, error: str | None = None) -> None:
                   "owner": None}
         session.execute(update(BatchJob).where(BatchJob.id == job_id).values(**values))
     log.log(logging.WARNING if error else logging.INFO, "batch %s %s", job_id, error or "completed")
+
+
+def _issue_chunk(ctx: BatchContext, job_id: str, principal: Principal, rows: list[BatchRow]) -> None:
+    """Issue a chunk in one transaction; if that fails on a constraint, issue its rows one by one."""
+    if not _try_chunk(ctx, job_id, principal, rows):
+        for row in rows:
+            _issue_row(ctx, job_id, principal, row)
+
+
+def _try_chunk(ctx: BatchContext, job_id: str, principal: Principal, rows: list[BatchRow]) -> bool:
+    """Issue the chunk's rows with issue_many and record every row's result; False if rolled back."""
+    good = [row for row in rows if row.request is not None]
+    with ctx.session_factory() as session:
+        try:
+            outcomes = dict(zip((row.line for row in good), issue_many(
+                session, [(row.request, f"batch:{row.key}") for row in good], principal=principal,
+                types=ctx.license_types, keyring=ctx.keyring, now=ctx.clock())))
+            results = [_result(job_id, row, outcomes.get(row.line)) for row in rows]
+            session.execute(insert(RowResult.__table__), results)
+            issued = sum(1 for row in good if outcomes[row.line].created)
+            failed = sum(1 for result in results if result["status"] == "failed")
+            _count(session, job_id, done=len(rows) - failed, issued=issued, failed=failed)
+            session.commit()
+        except BaseException as exc:
+            session.rollback()
+            if isinstance(exc, TRANSIENT) or not isinstance(exc, Exception):
+                raise
+            if not isinstance(exc, IntegrityError):
+                log.warning("batch %s: a chunk failed (%s); issuing its rows one by one", job_id, exc)
+            return False
+    return True
+
+
+def _result(job_id: str, row: BatchRow, outcome: BulkOutcome | None) -> dict:
+    result = {"job_id": job_id, "line": row.line, "key": row.key, "status": "failed", "license_identifier": None,
+              "code": None, "detail": None, "errors": None}
+    if outcome is None:  # the row itself is broken
+        return result | {"code": row.code or "invalid_row", "detail": row.detail or "", "errors": row.errors or None}
+    if outcome.error is not None:
+        code, detail, errors = _failure(outcome.error, row)
+        return result | {"code": code, "detail": detail, "errors": errors or None}
+    return result | {"status": "issued" if outcome.created else "existing", "license_identifier": outcome.identifier}
 
 
 def _issue_row(ctx: BatchContext, job_id: str, principal: Principal, row: BatchRow) -> None:

@@ -71,8 +71,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, *, info: dict | None = None) -> sessionmaker[Session]:
+    """Sessions for the engine; `info` is copied into every session's `Session.info` (e.g. the audit pepper)."""
+    return sessionmaker(engine, expire_on_commit=False, info=info or {})
 
 
 def get_session(request: Request) -> Iterator[Session]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -20,11 +21,11 @@ from datetime import date
 from reportlab import rl_config
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase import pdfdoc, pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
 from hub.licenses.fonts import Fonts, cjk_fonts
-from hub.licenses.qrimage import qr_matrix
+from hub.licenses.qrimage import dark_runs, qr_matrix
 from hub.licenses.seal import draw_seal
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
@@ -128,11 +129,24 @@ def render_license_pdf(doc: LicensePdf) -> bytes:
     return buffer.getvalue()
 
 
+class _FastFlate(pdfdoc.PDFStreamFilterZCompress):
+    """Flate at zlib level 1: glyph outlines hardly compress better at level 6 (+5% size), at 3x the time."""
+
+    def encode(self, text):
+        return zlib.compress(text.encode("utf8") if isinstance(text, str) else text, 1)
+
+
+def warm_up() -> None:
+    """Register the fonts and reportlab settings now (~0.1 s) rather than in the first license's render."""
+    _setup()
+
+
 @functools.cache
 def _setup() -> Fonts:
-    # ASCII85 on the page stream only keeps a PDF 7-bit clean; without reportlab's C accelerator it
-    # costs ~1 ms of a ~13 ms render. (A process-wide reportlab setting; the hub has no other PDFs.)
+    # Process-wide reportlab settings (the hub makes no other PDFs). ASCII85 on the page stream only
+    # keeps a PDF 7-bit clean, for ~1 ms of a render; the font subsets' Flate was ~3 ms of it.
     rl_config.useA85 = 0
+    pdfdoc.PDFZCompress = _FastFlate()  # looked up by name at each use, in pdfdoc and ttfonts
     return cjk_fonts()
 
 
@@ -328,23 +342,11 @@ def _qr(canvas: Canvas, qr_text: str, fonts: Fonts) -> None:
     canvas.setFillColorRGB(0, 0, 0)
     # One path, filled once: adjacent runs merge without anti-aliasing seams. Written as literal
     # operators because reportlab's float formatting of ~900 rectangles would double the render time.
-    canvas.addLiteral(" ".join(f"{start} {row} {length} 1 re" for row, start, length in _dark_runs(matrix)) + " f")
+    canvas.addLiteral(" ".join(f"{start} {row} {length} 1 re" for row, start, length in dark_runs(matrix)) + " f")
     canvas.restoreState()
     canvas.setFont(fonts.regular, 9)
     canvas.setFillColorRGB(*INK)
     canvas.drawCentredString(x + size / 2, y - 2.5 * mm, "扫码核验 Scan to verify")
-
-
-def _dark_runs(matrix: Sequence[Sequence[bool]]):
-    """Yield (row, first column, length) for each horizontal run of dark modules."""
-    for row, modules in enumerate(matrix):
-        start = None
-        for column, dark in enumerate((*modules, False)):
-            if dark and start is None:
-                start = column
-            elif not dark and start is not None:
-                yield row, start, column - start
-                start = None
 
 
 def _issuer(canvas: Canvas, doc: LicensePdf, fonts: Fonts) -> None:

@@ -8,9 +8,11 @@ from datetime import date, datetime, timedelta
 
 import orjson
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hub.audit.service import AuditEvent, record, session_pepper
 from hub.auth.tokens import Principal
 from hub.core.db import after_commit, new_id
 from hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -23,6 +25,7 @@ from hub.licenses.vc import license_credential, sign_vc_jwt
 from hub.registry.service import get_department
 from hub.status.service import allocate_index
 from hub.trust.service import KeyRing, b64url
+from hub.trust.signer import KeySigner
 from hub.verify.core import CHINA_STANDARD_TIME
 from hub.verify.qr import LicenseClaims, encode_qr
 
@@ -60,6 +63,8 @@ def issue_license(session: Session, request: LicenseIssue, *, principal: Princip
         replay = _replay(session, principal.client_id, idempotency_key, digest)
         if replay is not None:
             return replay, False
+    if request.from_source:  # the router fills the data from the source first; nothing else may ask for it
+        raise ValidationFailed("from_source is taken by POST /licenses only, not in batches.")
     license_type = types.get(request.type)
     if license_type is None:
         raise UnknownLicenseType(f"No license type with code {request.type}.")
@@ -68,11 +73,13 @@ def issue_license(session: Session, request: LicenseIssue, *, principal: Princip
         raise NotAllowedIssuer(f"{department.name} may not issue {license_type.name}.")
     data = validated_data(license_type, request.holder, request.data)
     valid_from, valid_until = _validity(license_type, request, now)
-    serial = _next_serial(session, department.code, license_type.code, valid_from.year)
+    signer = keyring.signer_for(session, department.id)
+    # From the serial on, the transaction holds the issuer's counter rows until it commits: keep it short.
+    serial = _next_serial_or_conflict(session, department.code, license_type.code, valid_from.year)
     row = create_version(session, license_type=license_type, department=department, keyring=keyring,
                          artifacts=artifacts,
                          serial=serial, version=1, holder=request.holder, data=data, valid_from=valid_from,
-                         valid_until=valid_until, actor=principal.client_id, now=now)
+                         valid_until=valid_until, actor=principal.client_id, now=now, signer=signer)
     record_event(session, row, "issued", actor=principal.client_id, now=now)
     if idempotency_key is not None:
         _remember(session, principal.client_id, idempotency_key, digest, row.id, now)
@@ -83,13 +90,14 @@ def issue_license(session: Session, request: LicenseIssue, *, principal: Princip
 
 def create_version(session: Session, *, license_type: LicenseType, department, keyring: KeyRing,
                    artifacts: Artifacts | None, serial: int, version: int, holder: Holder, data: dict, valid_from: date,
-                   valid_until: date | None, actor: str, now: datetime) -> License:
+                   valid_until: date | None, actor: str, now: datetime, signer: KeySigner | None = None) -> License:
     """Number and sign one version of a license (status index, QR, row); artifacts follow the commit.
 
     With artifacts None (bulk issuance) nothing is rendered now: QR images and the PDF are rendered
-    on first request.
+    on first request. The row is inserted at once (Core: the ORM's unit of work costs more than the
+    statement); the License returned carries its values but is not attached to the session.
     """
-    signer = keyring.signer_for(session, department.id)
+    signer = signer or keyring.signer_for(session, department.id)
     license_id = new_id()
     status_ref = allocate_index(session, department_id=department.id, issuer_code=department.code,
                                 license_id=license_id, now=now)
@@ -98,25 +106,37 @@ def create_version(session: Session, *, license_type: LicenseType, department, k
         valid_from=valid_from, valid_until=valid_until, holder_id=holder.id, holder_name=holder.name,
         fields=tuple(data.get(name) for name in license_type.qr_fields), status_ref=status_ref,
     )
-    row = License(
+    values = dict(
         id=license_id, identifier=claims.identifier, type_code=license_type.code,
         issuer_department_id=department.id, issuer_code=department.code, serial=serial, version=version,
         holder_id_type=holder.id_type, holder_id=holder.id, holder_name=holder.name,
-        data=orjson.loads(orjson.dumps(data)), valid_from=valid_from, valid_until=valid_until,
-        status_list_no=status_ref[0], status_index=status_ref[1],
+        data=orjson.loads(orjson.dumps(data)), valid_from=valid_from, valid_until=valid_until, status="active",
+        status_list_no=status_ref[0], status_index=status_ref[1], superseded_by=None,
         kid=b64url(signer.kid), qr_text=encode_qr(claims, signer), issued_by=actor, issued_at=now,
     )
-    session.add(row)
-    session.flush()
+    session.execute(insert(License.__table__), values)
+    row = License(**values)
     if artifacts is not None:
-        after_commit(session, artifacts.after_commit(row))
+        after_commit(session, artifacts.after_commit(row, session=session, department=department))
     return row
 
 
 def record_event(session: Session, row: License, action: str, *, actor: str, now: datetime,
                  reason: str | None = None, related: str | None = None) -> None:
-    """Append one entry to the license's history."""
-    session.add(LicenseEvent(license_id=row.id, action=action, reason=reason, actor=actor, at=now, related=related))
+    """Append one entry to the license's history, and to the audit log (about its holder)."""
+    session.execute(insert(LicenseEvent.__table__), {"license_id": row.id, "action": action, "reason": reason,
+                                                     "actor": actor, "at": now, "related": related})
+    record(session, license_event(row.identifier, row.type_code, row.issuer_code, row.holder_id, action,
+                                  client_id=actor, reason=reason, related=related),
+           now=now, pepper=session_pepper(session))
+
+
+def license_event(identifier: str, type_code: str, issuer_code: str, holder_id: str, action: str, *,
+                  client_id: str, reason: str | None = None, related: str | None = None) -> AuditEvent:
+    """The audit entry of one change in a license's life ("license.issued", "license.revoked", ...)."""
+    return AuditEvent(kind=f"license.{action}", actor=issuer_code, subject=holder_id, data={
+        "license_id": identifier, "type_code": type_code, "client_id": client_id, "reason": reason,
+        "related": related})
 
 
 def _replay(session: Session, client_id: str, key: str, digest: str) -> License | None:
@@ -129,12 +149,15 @@ def _replay(session: Session, client_id: str, key: str, digest: str) -> License 
 
 
 def _remember(session: Session, client_id: str, key: str, digest: str, license_id: str, now: datetime) -> None:
-    try:
-        with session.begin_nested():
-            session.add(IdempotencyRecord(client_id=client_id, key=key, request_hash=digest,
-                                          license_id=license_id, created_at=now))
-    except IntegrityError as exc:  # a concurrent request with the same key committed first
-        raise IdempotencyConflict("A request with this Idempotency-Key is already being processed.") from exc
+    table = IdempotencyRecord.__table__
+    insert_new = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(table)
+    # ON CONFLICT DO NOTHING rather than a savepoint: a concurrent request with the same key that
+    # committed first (PostgreSQL waits for it) shows as no row inserted.
+    inserted = session.execute(insert_new.values(client_id=client_id, key=key, request_hash=digest,
+                                                 license_id=license_id, created_at=now)
+                               .on_conflict_do_nothing().returning(table.c.key)).first()
+    if inserted is None:
+        raise IdempotencyConflict("A request with this Idempotency-Key is already being processed.")
 
 
 def validated_data(license_type: LicenseType, holder: Holder, data: dict) -> dict:
@@ -171,23 +194,35 @@ def _validity(license_type: LicenseType, request, now: datetime) -> tuple[date, 
     return valid_from, valid_until
 
 
-def _next_serial(session: Session, issuer_code: str, type_code: str, year: int) -> int:
-    """Take the next serial for (issuer, type, year); the row update serialises concurrent issuers."""
-    key = (SerialCounter.issuer_code == issuer_code) & (SerialCounter.type_code == type_code) & (
-        SerialCounter.year == year)
-    bump = update(SerialCounter).where(key).values(last=SerialCounter.last + 1).returning(SerialCounter.last)
+def _next_serial_or_conflict(session: Session, issuer_code: str, type_code: str, year: int) -> int:
+    serials = reserve_serials(session, issuer_code=issuer_code, type_code=type_code, year=year, count=1)
+    if not serials:
+        raise Conflict("The yearly serial range of this license type is exhausted for this issuer.")
+    return serials[0]
+
+
+def reserve_serials(session: Session, *, issuer_code: str, type_code: str, year: int, count: int) -> range:
+    """Take the next `count` serials for (issuer, type, year) with one counter update; they are consecutive.
+
+    Serials past the yearly range are not taken: the range returned is shorter (empty once exhausted).
+    """
+    counters = SerialCounter.__table__  # Core: the ORM's bulk update path costs more than the statement
+    key = (counters.c.issuer_code == issuer_code) & (counters.c.type_code == type_code) & (counters.c.year == year)
+    bump = update(counters).where(key).values(last=counters.c.last + count).returning(counters.c.last)
     last = session.execute(bump).scalar()
     if last is None:
         try:
             with session.begin_nested():
-                session.execute(insert(SerialCounter).values(issuer_code=issuer_code, type_code=type_code,
-                                                             year=year, last=1))
-            last = 1
+                session.execute(insert(counters).values(issuer_code=issuer_code, type_code=type_code,
+                                                        year=year, last=count))
+            last = count
         except IntegrityError:
             last = session.execute(bump).scalar_one()
-    if last >= 10 ** SERIAL_DIGITS:
-        raise Conflict("The yearly serial range of this license type is exhausted for this issuer.")
-    return year * 10 ** SERIAL_DIGITS + last
+    limit = 10 ** SERIAL_DIGITS - 1
+    if last > limit:  # give back what does not fit, so the counter never passes the range
+        session.execute(update(counters).where(key).values(last=limit))
+    first = last - count + 1
+    return range(year * 10 ** SERIAL_DIGITS + first, year * 10 ** SERIAL_DIGITS + min(last, limit) + 1)
 
 
 def get_license(session: Session, identifier: str, *, principal: Principal) -> License:

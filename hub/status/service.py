@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import secrets
+import random
 import threading
 import time
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ARRAY, Integer, String, func, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,6 +28,7 @@ from hub.verify.statuslist import (
 
 FILL_LIMIT = LIST_SIZE // 2  # open a new list pair at half full: random free indexes stay cheap to find
 MAX_TRIES = 64
+_random = random.SystemRandom()  # unpredictable indexes: the index must not tell when a license was issued
 
 
 class StatusListFull(HubError):
@@ -35,35 +38,80 @@ class StatusListFull(HubError):
 def allocate_index(session: Session, *, department_id: str, issuer_code: str, license_id: str,
                    now: datetime) -> tuple[int, int]:
     """Give a license a random free index in the issuer's open list pair (not sequential: herd privacy)."""
-    list_no = _open_list(session, department_id, issuer_code, now)
+    return allocate_indexes(session, department_id=department_id, issuer_code=issuer_code,
+                            license_ids=[license_id], now=now)[0]
+
+
+def allocate_indexes(session: Session, *, department_id: str, issuer_code: str, license_ids: Sequence[str],
+                     now: datetime) -> list[tuple[int, int]]:
+    """Give each license a random free index, as allocate_index does, with a few statements for all of them.
+
+    The open list's counter is raised for the whole group first (its row lock orders concurrent
+    issuers); a list that would pass half full takes what fits and the next pair opens for the rest.
+    Indexes are drawn at random among all the list's indexes and inserted with ON CONFLICT DO NOTHING;
+    the few that were taken already are drawn again.
+    """
+    refs: dict[str, tuple[int, int]] = {}
+    pending = list(license_ids)
+    while pending:
+        list_no, room = _open_list(session, department_id, issuer_code, len(pending), now)
+        group, pending = pending[:room], pending[room:]
+        refs.update(_draw(session, department_id, list_no, group))
+    return [refs[license_id] for license_id in license_ids]
+
+
+def _open_list(session: Session, department_id: str, issuer_code: str, wanted: int, now: datetime) -> tuple[int, int]:
+    """Return the issuer's open list pair and how many of `wanted` allocations it takes (counted in it)."""
+    lists = StatusList.__table__  # Core: the ORM's statement paths cost more than these statements
+    for _ in range(3):
+        current = session.scalar(
+            select(lists.c.list_no).where(lists.c.issuer_department_id == department_id,
+                                          lists.c.purpose == "revocation")
+            .order_by(lists.c.list_no.desc()).limit(1))
+        if current is None:
+            current = _create_pair(session, department_id, issuer_code, 1, now)
+        key = lists.c.id == list_id(issuer_code, current, "revocation")
+        bump = (update(lists).where(key, lists.c.allocated < FILL_LIMIT)
+                .values(allocated=lists.c.allocated + wanted).returning(lists.c.allocated))
+        allocated = session.execute(bump).scalar()
+        if allocated is not None:
+            if allocated <= FILL_LIMIT:
+                return current, wanted
+            session.execute(update(lists).where(key).values(allocated=FILL_LIMIT))
+            return current, wanted - (allocated - FILL_LIMIT)  # the rest goes to the next pair
+        _create_pair(session, department_id, issuer_code, current + 1, now)
+    raise StatusListFull("Could not open a status list; retry.")
+
+
+def _draw(session: Session, department_id: str, list_no: int, license_ids: list[str]) -> dict[str, tuple[int, int]]:
+    refs: dict[str, tuple[int, int]] = {}
+    pending = license_ids
     for _ in range(MAX_TRIES):
-        index = secrets.randbelow(LIST_SIZE)
-        try:
-            with session.begin_nested():
-                session.add(StatusEntry(issuer_department_id=department_id, list_no=list_no, index=index,
-                                        license_id=license_id))
-        except IntegrityError:
-            continue  # taken: draw again
-        return list_no, index
+        indexes = _random.sample(range(LIST_SIZE), len(pending))
+        taken = _insert_entries(session, department_id, list_no, indexes, pending)
+        refs.update((license_id, (list_no, index)) for license_id, index in taken)
+        pending = [license_id for license_id in pending if license_id not in refs]
+        if not pending:
+            return refs
     raise StatusListFull("Could not find a free status list index; retry.")
 
 
-def _open_list(session: Session, department_id: str, issuer_code: str, now: datetime) -> int:
-    """Return the number of the issuer's open list pair, counting this allocation in it."""
-    for _ in range(3):
-        current = session.scalar(
-            select(StatusList.list_no).where(StatusList.issuer_department_id == department_id,
-                                             StatusList.purpose == "revocation")
-            .order_by(StatusList.list_no.desc()).limit(1))
-        if current is None:
-            current = _create_pair(session, department_id, issuer_code, 1, now)
-        bump = (update(StatusList).where(StatusList.id == list_id(issuer_code, current, "revocation"),
-                                         StatusList.allocated < FILL_LIMIT)
-                .values(allocated=StatusList.allocated + 1).returning(StatusList.allocated))
-        if session.execute(bump).scalar() is not None:
-            return current
-        _create_pair(session, department_id, issuer_code, current + 1, now)
-    raise StatusListFull("Could not open a status list; retry.")
+def _insert_entries(session: Session, department_id: str, list_no: int, indexes: list[int],
+                    license_ids: list[str]) -> list[tuple[str, int]]:
+    """Insert the entries whose index is free (INSERT ... ON CONFLICT DO NOTHING); return those inserted."""
+    table = StatusEntry.__table__  # Core, not the ORM's bulk path: it costs more than the statement
+    columns = ["issuer_department_id", "list_no", "index", "license_id"]
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement over two arrays: an executemany would be one statement per entry for the server.
+        rows = select(literal(department_id), literal(list_no), func.unnest(literal(indexes, ARRAY(Integer))),
+                      func.unnest(literal(license_ids, ARRAY(String))))
+        statement = postgresql.insert(table).from_select(columns, rows)
+        return session.execute(statement.on_conflict_do_nothing()
+                               .returning(table.c.license_id, table.c.index)).all()
+    entries = [dict(zip(columns, (department_id, list_no, index, license_id)))
+               for index, license_id in zip(indexes, license_ids)]
+    statement = sqlite.insert(table).on_conflict_do_nothing().returning(table.c.license_id, table.c.index)
+    return session.execute(statement, entries).all()
 
 
 def _create_pair(session: Session, department_id: str, issuer_code: str, list_no: int, now: datetime) -> int:

@@ -1,0 +1,38 @@
+"""What the hub writes to its audit log: issuance and verification, each about its holder."""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+
+from hub.audit.service import subject_ref
+from hub.audit.tables import AuditEntry
+from tests.conftest import bearer
+from tests.licenses import no_crime_request
+
+
+def _entries(hub, kind: str) -> list[AuditEntry]:
+    with hub.app.state.session_factory() as session:
+        return list(session.scalars(sa.select(AuditEntry).where(AuditEntry.kind == kind)))
+
+
+def test_issuance_and_verification_are_in_the_log_about_the_holder(hub, departments):
+    request = no_crime_request()
+    issued = hub.client.post("/licenses", json=request, headers=bearer(hub, departments["police"]))
+    assert issued.status_code == 201, issued.text
+    license_id = issued.json()["id"]
+    holder_ref = subject_ref(hub.app.state.pepper, request["holder"]["id"])
+
+    issue = [e for e in _entries(hub, "license.issued") if json.loads(e.data)["license_id"] == license_id]
+    assert len(issue) == 1 and issue[0].subject_ref == holder_ref
+    assert issue[0].actor == departments["police"]["code"]
+
+    assert hub.client.post("/verify", json={"qr": issued.json()["qr"]}).json()["status"] == "valid"
+    assert hub.client.post("/verify", json={"qr": "HUB1:garbage"}).json()["status"] == "malformed"
+    hub.app.state.audit.flush_later()
+    verified = [json.loads(e.data) | {"ref": e.subject_ref} for e in _entries(hub, "license.verify")]
+    assert {"license_id": license_id, "status": "valid", "ref": holder_ref}.items() <= next(
+        v for v in verified if v["license_id"] == license_id).items()
+    assert any(v["status"] == "malformed" and v["ref"] is None for v in verified)
+    assert request["holder"]["id"] not in json.dumps(verified)
