@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.audit.router import router as audit_router
 from hub.audit.runtime import AuditLog
-from hub.audit.service import AUDIT_PEPPER, audit_pepper
+from hub.audit.service import audit_pepper, session_info
 from hub.auth.router import demo_identity_router
 from hub.auth.router import router as auth_router
 from hub.auth.tokens import TokenCache
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     if settings.run_migrations:
         upgrade(engine)
     passphrase = settings.passphrase()
-    session_factory = make_session_factory(engine, info={AUDIT_PEPPER: audit_pepper(passphrase)})
+    session_factory = make_session_factory(engine, info=session_info(passphrase))
     keyring = KeyRing(passphrase)
     with session_factory.begin() as session:
         ensure_hub_keys(session, passphrase=passphrase, now=clock())

@@ -36,3 +36,21 @@ def test_issuance_and_verification_are_in_the_log_about_the_holder(hub, departme
         v for v in verified if v["license_id"] == license_id).items()
     assert any(v["status"] == "malformed" and v["ref"] is None for v in verified)
     assert request["holder"]["id"] not in json.dumps(verified)
+
+
+def test_bulk_issuance_appends_one_entry_per_license(hub, departments):
+    from hub.auth.tokens import Principal
+    from hub.licenses.bulk import issue_many
+    from hub.licenses.models import LicenseIssue
+
+    police = departments["police"]
+    principal = Principal(client_id=police["client"]["client_id"], role="department", department_id=police["id"],
+                          scopes=frozenset({"licenses:issue"}))
+    requests = [(LicenseIssue.model_validate(no_crime_request()), None) for _ in range(3)]
+    state = hub.app.state
+    with state.session_factory.begin() as session:
+        outcomes = issue_many(session, requests, principal=principal, types=state.license_types,
+                              keyring=state.keyring, now=state.clock())
+    issued = {o.identifier for o in outcomes if o.created}
+    logged = {json.loads(e.data)["license_id"] for e in _entries(hub, "license.issued")}
+    assert len(issued) == 3 and issued <= logged

@@ -33,7 +33,7 @@ from hub.core.ids import mask_resident_id
 
 ACCESS_KIND = "exchange.query"
 AUDIT_PEPPER = "audit_pepper"  # key of the pepper in Session.info (create_app puts it in every session)
-__all__ = ["AUDIT_PEPPER", "session_pepper", "AuditEvent", "AuditRef", "audit_pepper", "citizen_actor", "record", "record_many", "subject_ref",
+__all__ = ["AUDIT_PEPPER", "session_info", "session_pepper", "AuditEvent", "AuditRef", "audit_pepper", "citizen_actor", "record", "record_many", "subject_ref",
            "current_tree_head", "entry_inclusion_proof", "tree_consistency_proof", "citizen_access_log"]
 
 
@@ -144,3 +144,8 @@ def session_pepper(session: Session) -> bytes:
     if pepper is None:
         raise RuntimeError("this session has no audit pepper: build it from create_app's session factory")
     return pepper
+
+
+def session_info(passphrase: bytes) -> dict:
+    """What every session of a hub process carries for the audit log: give it to make_session_factory."""
+    return {AUDIT_PEPPER: audit_pepper(passphrase)}

@@ -40,6 +40,7 @@ from procrastinate.worker import Worker
 from sqlalchemy import Engine, select, update
 from sqlalchemy.engine import make_url
 
+from hub.audit.service import session_info
 from hub.batch.service import TRANSIENT, BatchContext, Interrupted, run_job, unfinished_job_ids
 from hub.batch.tables import BatchJob
 from hub.core.clock import system_clock
@@ -68,8 +69,9 @@ def build_context(settings: Settings) -> tuple[BatchContext, Engine]:
                        secret_key=secret, base_dir=Path.cwd())
     if isinstance(store, S3Store):
         store.ensure_bucket()
-    ctx = BatchContext(session_factory=make_session_factory(engine), store=store,
-                       keyring=KeyRing(settings.passphrase()), license_types=types, clock=system_clock)
+    passphrase = settings.passphrase()
+    ctx = BatchContext(session_factory=make_session_factory(engine, info=session_info(passphrase)), store=store,
+                       keyring=KeyRing(passphrase), license_types=types, clock=system_clock)
     return ctx, engine
 
 
