@@ -16,6 +16,7 @@ from hub.audit.service import AuditEvent, record, session_pepper
 from hub.auth.tokens import Principal
 from hub.core.db import after_commit, new_id
 from hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from hub.core.idempotency import IdempotencyConflict  # re-exported: batches import it from here
 from hub.core.ids import is_valid_credit_code, is_valid_resident_id, mask_identity
 from hub.licenses.artifacts import Artifacts
 from hub.licenses.models import Holder, IssuerOut, LicenseIssue, LicenseLinks, LicenseOut
@@ -39,10 +40,6 @@ class UnknownLicenseType(ValidationFailed):
 
 class InvalidLicenseData(ValidationFailed):
     code, title = "invalid_license_data", "The license data does not match its type"
-
-
-class IdempotencyConflict(Conflict):
-    code, title = "idempotency_key_reused", "Idempotency-Key reused with a different request"
 
 
 class NotAllowedIssuer(Forbidden):
