@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.audit.service import AuditEvent, record
 from hub.auth.tokens import Principal
-from hub.core.errors import Forbidden, HubError, ValidationFailed
+from hub.core.errors import HubError, ValidationFailed
 from hub.core.ids import is_valid_credit_code, is_valid_resident_id, mask_identity
 from hub.exchange.consents import valid_consent
 from hub.exchange.models import AuditRefOut, ExchangeAnswer, ExchangeQuery
