@@ -1,4 +1,9 @@
-"""REST JSON connector: one keep-alive httpx client per source, a deadline, retries for GET, a breaker."""
+"""REST JSON connector: one keep-alive aiohttp session per source, a deadline, retries for GET, a breaker.
+
+aiohttp rather than httpx: measured on the 2-core bench machine with 32 callers against the loopback household
+registry, an httpx call costs 1.1-2.2 ms of CPU (httpcore's pool checks every connection's socket on each
+request) and an aiohttp call 0.14-0.19 ms; the connector is the hub's hottest outbound path.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+import aiohttp
 import orjson
 
 from connectors.base import ConnectorError, Health, SourceTimeout, SourceUnavailable, pick
@@ -20,6 +25,11 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 FIRST_BACKOFF = 0.05  # seconds before the first retry; doubled each time, with jitter
 JSON_HEADERS = {"Content-Type": "application/json"}
 KEEPALIVE_SECONDS = 30.0
+MAX_ANSWER_BYTES = 1 << 20  # a record is a few KiB; a larger answer is a misconfigured or hostile source
+
+
+class _Retryable(Exception):
+    """A transport failure worth another attempt (nothing reached the application, or the answer broke)."""
 
 
 class RestConnector:
@@ -33,24 +43,22 @@ class RestConnector:
         self._path = tuple(config.record_path.split(".")) if config.record_path else ()
         self._separator = "&" if "?" in config.url else "?"
         self._health_url = config.origin_health_url()
-        self._client: httpx.AsyncClient | None = None
-        self._gate: asyncio.Semaphore | None = None
+        self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _http(self) -> httpx.AsyncClient:
-        """Return the shared client, created on first use in the running event loop."""
+    def _http(self) -> aiohttp.ClientSession:
+        """Return the shared session, created on first use in the running event loop."""
         loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            # A client's pooled connections belong to the loop that opened them.
-            size = self.config.max_connections
-            limits = httpx.Limits(max_connections=size, max_keepalive_connections=size,
-                                  keepalive_expiry=KEEPALIVE_SECONDS)
-            self._client = httpx.AsyncClient(timeout=self.config.timeout + 1, headers=self._headers, limits=limits)
-            # httpcore rescans its whole queue on every state change, so callers beyond the pool size wait
-            # here instead: measured 1.5 ms vs 0.8 ms of CPU per call with 128 callers and 8 connections.
-            self._gate = asyncio.Semaphore(size)
+        if self._session is None or self._loop is not loop:
+            # A session's pooled connections belong to the loop that opened them; callers beyond
+            # max_connections wait for a free connection, within the deadline.
+            connector = aiohttp.TCPConnector(limit=self.config.max_connections, keepalive_timeout=KEEPALIVE_SECONDS,
+                                             enable_cleanup_closed=False)
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers=self._headers, auto_decompress=True, raise_for_status=False,
+                timeout=aiohttp.ClientTimeout(total=self.config.timeout + 1), skip_auto_headers=("User-Agent",))
             self._loop = loop
-        return self._client
+        return self._session
 
     async def fetch(self, subject: str, fields: Sequence[str]) -> dict[str, Any] | None:
         """Return the subject's requested fields, None on 404; retries and all end within the timeout."""
@@ -60,7 +68,7 @@ class RestConnector:
         try:
             async with asyncio.timeout_at(deadline):
                 record = await self._attempts(subject, fields, deadline)
-        except (TimeoutError, httpx.TimeoutException):
+        except TimeoutError:
             self.breaker.failed()
             raise SourceTimeout(f"no answer within {self.config.timeout:g} s") from None
         except ConnectorError:
@@ -73,18 +81,18 @@ class RestConnector:
         return None if record is None else pick(record, fields)
 
     async def _attempts(self, subject: str, fields: Sequence[str], deadline: float) -> dict[str, Any] | None:
-        """Send, retrying connect failures and 502/503/504 with jittered exponential backoff before the deadline."""
+        """Send, retrying transport failures and 502/503/504 with jittered exponential backoff before the deadline."""
         url = self._url(subject, fields)
         attempt = 0
         while True:
             try:
-                response = await self._send(url, subject, fields)
-            except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
-                error = SourceUnavailable(transport_reason(exc))
+                status, body = await self._send(url, subject, fields)
+            except _Retryable as exc:
+                error = SourceUnavailable(str(exc))
             else:
-                if response.status_code not in RETRY_STATUSES:
-                    return self._record(response)
-                error = SourceUnavailable(f"source answered HTTP {response.status_code}")
+                if status not in RETRY_STATUSES:
+                    return self._record(status, body)
+                error = SourceUnavailable(f"source answered HTTP {status}")
             delay = FIRST_BACKOFF * (1 << attempt) * (0.5 + random.random() / 2)
             if attempt >= self._retries or asyncio.get_running_loop().time() + delay >= deadline:
                 raise error
@@ -97,29 +105,41 @@ class RestConnector:
             url += f"{self._separator}{self.config.fields_param}={quote(','.join(fields), safe=',')}"
         return url
 
-    async def _send(self, url: str, subject: str, fields: Sequence[str]) -> httpx.Response:
-        client = self._http()
+    async def _send(self, url: str, subject: str, fields: Sequence[str]) -> tuple[int, bytes]:
+        """Return the answer's status and body (at most MAX_ANSWER_BYTES)."""
+        session = self._http()
+        if self.config.method == "GET":
+            request = session.get(url, allow_redirects=False)
+        else:
+            body = orjson.dumps({"subject": subject, "fields": list(fields)})
+            request = session.post(url, data=body, headers=JSON_HEADERS, allow_redirects=False)
         try:
-            async with self._gate:
-                if self.config.method == "GET":
-                    return await client.get(url)
-                body = orjson.dumps({"subject": subject, "fields": list(fields)})
-                return await client.post(url, content=body, headers=JSON_HEADERS)
-        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.TimeoutException):
-            raise
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            async with request as response:
+                if (response.content_length or 0) > MAX_ANSWER_BYTES:
+                    raise SourceUnavailable(f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
+                content = await response.content.read(MAX_ANSWER_BYTES + 1)
+                while len(content) <= MAX_ANSWER_BYTES and not response.content.at_eof():
+                    chunk = await response.content.read(MAX_ANSWER_BYTES + 1 - len(content))
+                    if not chunk:
+                        break
+                    content += chunk
+                if len(content) > MAX_ANSWER_BYTES:
+                    raise SourceUnavailable(f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
+                return response.status, content
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
+            raise _Retryable(transport_reason(exc)) from None
+        except (aiohttp.ClientError, ValueError) as exc:  # e.g. InvalidURL once the subject is in it
             raise SourceUnavailable(transport_reason(exc)) from None
 
-    def _record(self, response: httpx.Response) -> dict[str, Any] | None:
+    def _record(self, status: int, body: bytes) -> dict[str, Any] | None:
         """Turn an answer into the record: 404 is no record; anything but a JSON object is unusable."""
-        status = response.status_code
         if status == 404:
             return None
         if not 200 <= status < 300:
             side = "refused the query" if status < 500 else "failed"
             raise SourceUnavailable(f"source {side}: HTTP {status}")
         try:
-            record = orjson.loads(response.content)
+            record = orjson.loads(body)
         except orjson.JSONDecodeError:
             raise SourceUnavailable("the answer is not JSON") from None
         for key in self._path:
@@ -137,28 +157,29 @@ class RestConnector:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.config.timeout):
-                response = await self._http().get(self._health_url)
-        except (TimeoutError, httpx.TimeoutException):
+                async with self._http().get(self._health_url, allow_redirects=False) as response:
+                    status = response.status
+        except TimeoutError:
             return Health(False, f"no answer within {self.config.timeout:g} s", _ms(started))
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except (aiohttp.ClientError, ValueError) as exc:
             return Health(False, transport_reason(exc), _ms(started))
-        detail = f"HTTP {response.status_code}"
+        detail = f"HTTP {status}"
         if self.breaker.state != "closed":
             detail += f"; circuit {self.breaker.state}"
-        return Health(response.is_success, detail, _ms(started))
+        return Health(200 <= status < 300, detail, _ms(started))
 
     async def aclose(self) -> None:
         """Close the pooled connections (only possible from the loop that opened them)."""
-        client, self._client = self._client, None
-        if client is not None and self._loop is asyncio.get_running_loop():
-            await client.aclose()
+        session, self._session = self._session, None
+        if session is not None and self._loop is asyncio.get_running_loop():
+            await session.close()
 
 
 def transport_reason(exc: Exception) -> str:
     """Say briefly why the source could not be reached, without echoing URLs or secrets."""
-    if isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, aiohttp.ClientConnectorError):
         return "cannot connect to the source (connection refused or host unreachable)"
-    if isinstance(exc, httpx.RemoteProtocolError):
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError)):
         return "the source closed the connection without a valid HTTP answer"
     return f"HTTP transport error ({type(exc).__name__})"
 

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.audit.router import router as audit_router
 from hub.audit.runtime import AuditLog
+from hub.audit.writer import AuditWriter
 from hub.audit.service import audit_pepper, session_info
 from hub.auth.router import demo_identity_router
 from hub.auth.router import router as auth_router
@@ -40,8 +41,10 @@ from hub.licenses.types import load_license_types
 from hub.migrations import upgrade
 from hub.exchange.receipts import ReceiptSigner
 from hub.exchange.router import router as exchange_router
+from hub.exchange.service import ExchangeDesk
 from hub.registry.catalogue_router import router as catalogue_router
 from hub.registry.connections import Connections
+from hub.registry.generation import ensure_generation_row
 from hub.registry.health import health_loop
 from hub.registry.imports import MAX_IMPORT_BYTES
 from hub.registry.router import router as registry_router
@@ -67,6 +70,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     keyring = KeyRing(passphrase)
     with session_factory.begin() as session:
         ensure_hub_keys(session, passphrase=passphrase, now=clock())
+        ensure_generation_row(session)
     with session_factory() as session:
         token_jwk, token_keys = keyring.token_jwk(session), token_public_keys(session)
     store = open_store(settings.storage_url, endpoint=settings.s3_endpoint, access_key=settings.s3_access_key,
@@ -79,12 +83,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     async def lifespan(app: FastAPI):
         app.state.batch.start(BatchContext.from_state(app.state), worker=settings.batch_worker)
         app.state.audit.start()
+        app.state.audit_writer.start()
         health = asyncio.create_task(health_loop(session_factory, app.state.connections, now=clock,
                                                  interval=settings.source_health_interval))
         yield
         health.cancel()
         await app.state.connections.aclose()
         app.state.batch.stop()
+        app.state.audit_writer.stop()
         app.state.audit.stop()
         engine.dispose()
 
@@ -106,6 +112,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.state.pepper = audit_pepper(passphrase)
     app.state.audit = AuditLog(session_factory, passphrase=passphrase, clock=clock, interval=settings.audit_interval,
                                department_code=lambda session, dept_id: get_department(session, dept_id).code)
+    app.state.audit_writer = AuditWriter(session_factory)
+    app.state.exchange = ExchangeDesk(session_factory, connections=app.state.connections, receipts=app.state.receipts,
+                                      writer=app.state.audit_writer, pepper=app.state.pepper)
     app.state.verify_limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
     app.state.verify_limit = parse_limit(settings.verify_rate_limit)
     install_error_handlers(app)

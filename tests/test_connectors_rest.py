@@ -86,6 +86,10 @@ class Department:
         async def html(subject: str):
             return HTMLResponse("<html><body>系统维护中</body></html>")
 
+        @app.get("/huge/{subject}")
+        async def huge(subject: str):
+            return Response(b'{"name": "' + b"x" * (2 << 20) + b'"}', media_type="application/json")
+
         @app.get("/array/{subject}")
         async def array(subject: str):
             return [RECORD]
@@ -187,6 +191,33 @@ async def test_answer_that_is_not_a_json_object_is_unavailable(department, path)
     with pytest.raises(SourceUnavailable, match="not JSON|not a JSON object"):
         await connector.fetch(RESIDENT, ["name"])
     await connector.aclose()
+
+
+async def test_oversized_answer_is_refused(department):
+    connector = rest(department, "/huge/{subject}")
+    with pytest.raises(SourceUnavailable, match="larger than"):
+        await connector.fetch(RESIDENT, ["name"])
+    await connector.aclose()
+
+
+async def test_a_server_that_does_not_speak_http_is_unavailable():
+    """A listener that answers bytes that are not HTTP: a clear 'no valid HTTP answer', after the retries."""
+    async def babble(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)
+        writer.write(b"\x16\x03\x01 this is not HTTP\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(babble, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    connector = build("rest", {"url": f"http://127.0.0.1:{port}/r/{{subject}}", "timeout": 2, "retries": 1})
+    try:
+        with pytest.raises(SourceUnavailable, match="without a valid HTTP answer"):
+            await connector.fetch(RESIDENT, ["name"])
+    finally:
+        await connector.aclose()
+        server.close()
+        await server.wait_closed()
 
 
 async def test_refusal_names_the_status_and_is_not_retried(department):

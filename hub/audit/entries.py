@@ -97,7 +97,8 @@ def b64(value: bytes) -> str:
     return base64.b64encode(value).decode("ascii")
 
 
-def _row(event: AuditEvent, now: datetime, pepper: bytes) -> dict:
+def entry_row(event: AuditEvent, now: datetime, pepper: bytes) -> dict:
+    """The row of an event, its leaf hash computed: what record_many inserts, or an AuditWriter appends."""
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     text = canonical_json(event.data)
@@ -114,10 +115,15 @@ def _row(event: AuditEvent, now: datetime, pepper: bytes) -> dict:
 
 def record_many(session: Session, events: Iterable[AuditEvent], *, now: datetime, pepper: bytes) -> list[AuditRef]:
     """Append several events in the caller's transaction (one INSERT); return their refs in order."""
-    rows = [_row(event, now, pepper) for event in events]
+    rows = [entry_row(event, now, pepper) for event in events]
     if rows:
         session.execute(insert(AuditEntry.__table__), rows)  # Core: a third cheaper than the ORM bulk path
-    return [AuditRef(row["id"], b64(row["leaf_hash"])) for row in rows]
+    return [row_ref(row) for row in rows]
+
+
+def row_ref(row: dict) -> AuditRef:
+    """The ref of a prepared row."""
+    return AuditRef(row["id"], b64(row["leaf_hash"]))
 
 
 def record(session: Session, event: AuditEvent, *, now: datetime, pepper: bytes) -> AuditRef:

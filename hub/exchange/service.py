@@ -1,19 +1,25 @@
 """The exchange query: authorise against grants and consent, fetch through the connector, audit, sign a receipt.
 
-The route is async: the two short database steps run in the thread pool and the connector call awaits, so one
-worker keeps many queries in flight while department systems answer.
+The route's path (ExchangeDesk) keeps the event loop free of the database in the common case: what a department
+may read of a source is cached per worker under the registry generation it was read at, the audit entry is
+appended by the group-commit AuditWriter, and inside that write the generation is compared again, so a grant
+revoked a moment ago stops the query there and then. Refusals, consent checks and cache misses read the database
+in the thread pool.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from hub.audit.service import AuditEvent, record
+from hub.audit.entries import entry_row, row_ref
+from hub.audit.service import AuditEvent, AuditRef, record
+from hub.audit.writer import AuditWriter
 from hub.auth.tokens import Principal
 from hub.core.errors import HubError, ValidationFailed
 from hub.core.ids import is_valid_credit_code, is_valid_resident_id, mask_identity
@@ -21,8 +27,9 @@ from hub.exchange.consents import valid_consent
 from hub.exchange.models import AuditRefOut, ExchangeAnswer, ExchangeQuery
 from hub.exchange.receipts import ReceiptSigner, digest
 from hub.registry.connections import Connections
-from hub.registry.grants import SourceNotShared, source_access
-from hub.registry.sources import department_view
+from hub.registry.generation import read_generation
+from hub.registry.grants import SourceAccess, SourceNotShared, source_access
+from hub.registry.sources import DepartmentView, cached_department, department_view
 
 
 class GrantRequired(HubError):
@@ -35,38 +42,90 @@ class ConsentRequired(HubError):
 
 @dataclass(frozen=True)
 class QueryPlan:
-    """What an authorised query may fetch, and who asked."""
+    """What an authorised query may fetch, who asked, and the registry generation the grant was read at."""
 
     source_id: str
     source_name: str
+    requester_id: str
     requester_code: str
     requester_name: str
     subject_key: str
     fields: tuple[str, ...]
     withheld: tuple[str, ...]
+    sensitive: frozenset[str]
+    owner: bool
     connector: Any
+    generation: int | None = None
 
 
-async def answer_query(session_factory: sessionmaker[Session], source_id: str, query: ExchangeQuery, *,
-                       principal: Principal, connections: Connections, receipts: ReceiptSigner, pepper: bytes,
-                       now: datetime) -> ExchangeAnswer:
-    """Answer one exchange query (POST /exchange/…): authorise in a read, fetch, then audit in one short write.
+class ExchangeDesk:
+    """The exchange queries of one worker: cached authorisation, the connector call, a group-committed audit."""
 
-    The query writes nothing but its audit entry, so that entry gets a transaction of its own, committed in
-    the same thread step that inserts it: the write lock is held for microseconds, not across a thread hop.
-    """
-    def authorise() -> QueryPlan:
-        with session_factory() as session:
-            return authorise_query(session, source_id, query, principal=principal, connections=connections,
-                                   pepper=pepper, now=now)
+    def __init__(self, session_factory: sessionmaker[Session], *, connections: Connections,
+                 receipts: ReceiptSigner, writer: AuditWriter, pepper: bytes) -> None:
+        self._factory, self._connections, self._receipts = session_factory, connections, receipts
+        self._writer, self._pepper = writer, pepper
+        self._access: dict[tuple[str, str], tuple[int, SourceAccess]] = {}
+        self.generation = -1  # the newest registry generation this worker has seen
 
-    def complete(found: dict | None) -> ExchangeAnswer:
-        with session_factory.begin() as session:
-            return complete_query(session, plan, query, found, receipts=receipts, pepper=pepper, now=now)
+    async def answer(self, source_id: str, query: ExchangeQuery, *, principal: Principal,
+                     now: datetime) -> ExchangeAnswer:
+        """Answer one POST /exchange/{source_id}/query."""
+        plan = self._cached_plan(source_id, query, principal, now)
+        if plan is None:
+            plan = await run_in_threadpool(self._fresh_plan, source_id, query, principal, now)
+        found = await self._connections.fetch(plan.connector, query.subject, plan.fields)
+        answer, event = answer_and_event(plan, query, found)
+        row = entry_row(event, now, self._pepper)
+        await self._writer.append(row, guard=partial(self._recheck, plan, now))
+        return finish_answer(answer, plan, query, event, row_ref(row), receipts=self._receipts, now=now)
 
-    plan = await run_in_threadpool(authorise)
-    found = await connections.fetch(plan.connector, query.subject, plan.fields)
-    return await run_in_threadpool(complete, found)
+    def _cached_plan(self, source_id: str, query: ExchangeQuery, principal: Principal,
+                     now: datetime) -> QueryPlan | None:
+        """A plan from the cache, or None: misses, refusals and consent checks go to the database."""
+        requester = cached_department(principal)
+        cached = None if requester is None else self._access.get((source_id, requester.id))
+        if cached is None or cached[0] != self.generation:
+            return None
+        try:
+            plan = plan_query(cached[1], requester, query, connections=self._connections, now=now,
+                              generation=cached[0])
+        except HubError:
+            return None
+        return None if plan.sensitive and not plan.owner else plan
+
+    def _fresh_plan(self, source_id: str, query: ExchangeQuery, principal: Principal, now: datetime) -> QueryPlan:
+        """Read the grant (and consent) from the database, caching the access for the next queries."""
+        with self._factory() as session:
+            generation = read_generation(session)  # first: a later change can only make the pair look older
+            requester = department_view(session, principal)
+            access = source_access(session, source_id, requester_id=requester.id)
+            if generation is not None:
+                self._access[(source_id, requester.id)] = (generation, access)
+                self.generation = max(self.generation, generation)
+            plan = plan_query(access, requester, query, connections=self._connections, now=now,
+                              generation=generation)
+            check_consent(session, plan, query, pepper=self._pepper, now=now)
+            return plan
+
+    def _recheck(self, plan: QueryPlan, now: datetime, session: Session) -> None:
+        """Guard of the audit write: if the registry changed since the plan was made, the grant must still hold."""
+        info = session.info
+        if "registry_generation" not in info:
+            info["registry_generation"] = read_generation(session)
+        current = info["registry_generation"]
+        if current is not None:
+            self.generation = max(self.generation, current)
+            if plan.generation == current:
+                return
+        key = ("registry_access", plan.source_id, plan.requester_id)
+        if key not in info:
+            info[key] = source_access(session, plan.source_id, requester_id=plan.requester_id)
+        access: SourceAccess = info[key]
+        allowed = allowed_fields(access, plan.requester_id, now)
+        if not set(plan.fields) <= allowed:
+            raise GrantRequired(f"The grant on {plan.source_id} changed while the query ran: its answer is "
+                                "withheld. Check the grant with GET /grants.", source=plan.source_id)
 
 
 async def query_source(session: Session, source_id: str, query: ExchangeQuery, *, principal: Principal,
@@ -76,39 +135,64 @@ async def query_source(session: Session, source_id: str, query: ExchangeQuery, *
     plan = await run_in_threadpool(authorise_query, session, source_id, query, principal=principal,
                                    connections=connections, pepper=pepper, now=now)
     found = await connections.fetch(plan.connector, query.subject, plan.fields)
-    return await run_in_threadpool(complete_query, session, plan, query, found, receipts=receipts, pepper=pepper,
-                                   now=now)
+    answer, event = answer_and_event(plan, query, found)
+    ref: AuditRef = await run_in_threadpool(record, session, event, now=now, pepper=pepper)
+    return finish_answer(answer, plan, query, event, ref, receipts=receipts, now=now)
 
 
 def authorise_query(session: Session, source_id: str, query: ExchangeQuery, *, principal: Principal,
                     connections: Connections, pepper: bytes, now: datetime) -> QueryPlan:
-    """Check source, subject, fields, grant and consent; return what may be fetched."""
+    """Check source, subject, fields, grant and consent in the caller's session; return what may be fetched."""
     requester = department_view(session, principal)
-    source = source_access(session, source_id, requester_id=requester.id, now=now)
-    _check_subject(source.subject_key, query.subject, now)
-    defined = {f["name"]: f for f in source.fields}
+    access = source_access(session, source_id, requester_id=requester.id)
+    plan = plan_query(access, requester, query, connections=connections, now=now)
+    check_consent(session, plan, query, pepper=pepper, now=now)
+    return plan
+
+
+def allowed_fields(access: SourceAccess, requester_id: str, now: datetime) -> frozenset[str]:
+    """The fields a department may read of a source now: all of its own; of others', what live grants cover."""
+    if access.department_id == requester_id:
+        return frozenset(f["name"] for f in access.fields)
+    if access.sharing_class == "not_shared":
+        return frozenset()
+    return access.granted_at(now)
+
+
+def plan_query(access: SourceAccess, requester: DepartmentView, query: ExchangeQuery, *, connections: Connections,
+               now: datetime, generation: int | None = None) -> QueryPlan:
+    """Check subject, fields and grant against a source's access (no database); return what may be fetched."""
+    _check_subject(access.subject_key, query.subject, now)
+    defined = {f["name"]: f for f in access.fields}
     unknown = sorted(set(query.fields) - set(defined))
     if unknown:
-        raise ValidationFailed(f"Fields not in source {source.id}: {', '.join(unknown)}.", fields=unknown)
-    owner = source.department_id == requester.id
-    if not owner and source.sharing_class == "not_shared":
-        raise SourceNotShared(f"{source.name} ({source.id}) is not shared with other departments.")
-    allowed = set(defined) if owner else source.granted
+        raise ValidationFailed(f"Fields not in source {access.id}: {', '.join(unknown)}.", fields=unknown)
+    owner = access.department_id == requester.id
+    if not owner and access.sharing_class == "not_shared":
+        raise SourceNotShared(f"{access.name} ({access.id}) is not shared with other departments.")
+    allowed = allowed_fields(access, requester.id, now)
     fields = tuple(f for f in query.fields if f in allowed)
     if not fields:
-        raise GrantRequired(f"No live grant lets {requester.name} read these fields of {source.id}: "
-                            "request one with POST /grants.", source=source.id)
-    sensitive = {f for f in fields if defined[f]["sensitivity"] == "sensitive_personal"}
-    if sensitive and not owner:
-        problem = valid_consent(session, query.consent, requester_id=requester.id, source_id=source.id,
-                                subject=query.subject, purpose=query.purpose, fields=sensitive, pepper=pepper, now=now)
-        if problem:
-            raise ConsentRequired(f"{', '.join(sorted(sensitive))} need the citizen's consent: {problem}. "
-                                  "Ask for it with POST /consents.", fields=sorted(sensitive))
-    connector = connections.get(source.id, source.updated_at, source.connector_type, source.connector_config)
-    return QueryPlan(source_id=source.id, source_name=source.name, requester_code=requester.code,
-                     requester_name=requester.name, subject_key=source.subject_key, fields=fields,
-                     withheld=tuple(f for f in query.fields if f not in allowed), connector=connector)
+        raise GrantRequired(f"No live grant lets {requester.name} read these fields of {access.id}: "
+                            "request one with POST /grants.", source=access.id)
+    sensitive = frozenset(f for f in fields if defined[f]["sensitivity"] == "sensitive_personal")
+    connector = connections.get(access.id, access.updated_at, access.connector_type, access.connector_config)
+    return QueryPlan(source_id=access.id, source_name=access.name, requester_id=requester.id,
+                     requester_code=requester.code, requester_name=requester.name, subject_key=access.subject_key,
+                     fields=fields, withheld=tuple(f for f in query.fields if f not in allowed), sensitive=sensitive,
+                     owner=owner, connector=connector, generation=generation)
+
+
+def check_consent(session: Session, plan: QueryPlan, query: ExchangeQuery, *, pepper: bytes, now: datetime) -> None:
+    """Sensitive personal fields of another department's source need the citizen's live consent."""
+    if not plan.sensitive or plan.owner:
+        return
+    problem = valid_consent(session, query.consent, requester_id=plan.requester_id, source_id=plan.source_id,
+                            subject=query.subject, purpose=query.purpose, fields=set(plan.sensitive), pepper=pepper,
+                            now=now)
+    if problem:
+        raise ConsentRequired(f"{', '.join(sorted(plan.sensitive))} need the citizen's consent: {problem}. "
+                              "Ask for it with POST /consents.", fields=sorted(plan.sensitive))
 
 
 def _check_subject(subject_key: str, subject: str, now: datetime) -> None:
@@ -118,22 +202,26 @@ def _check_subject(subject_key: str, subject: str, now: datetime) -> None:
         raise ValidationFailed("subject is not a valid unified social credit code (GB 32100).")
 
 
-def complete_query(session: Session, plan: QueryPlan, query: ExchangeQuery, found: dict | None, *,
-                   receipts: ReceiptSigner, pepper: bytes, now: datetime) -> ExchangeAnswer:
-    """Keep only granted fields, append the audit entry and sign the receipt."""
+def answer_and_event(plan: QueryPlan, query: ExchangeQuery, found: dict | None) -> tuple[dict | None, AuditEvent]:
+    """Keep only the planned fields of what the source found; describe the exchange for the audit log."""
     answer = None if found is None else {f: found[f] for f in plan.fields if f in found}
     request_hash = digest({"source": plan.source_id, "subject": query.subject, "fields": list(query.fields),
                            "purpose": query.purpose, "consent": query.consent, "requester": plan.requester_code})
     response_hash = digest({"found": answer is not None, "record": answer})
-    masked = mask_identity(plan.subject_key, query.subject)
-    ref = record(session, AuditEvent(kind="exchange.query", actor=plan.requester_code, subject=query.subject, data={
+    event = AuditEvent(kind="exchange.query", actor=plan.requester_code, subject=query.subject, data={
         "requester_code": plan.requester_code, "requester_name": plan.requester_name, "source_id": plan.source_id,
         "source_name": plan.source_name, "fields": list(plan.fields), "purpose": query.purpose,
         "found": answer is not None, "request_hash": request_hash, "response_hash": response_hash,
-        "subject_masked": masked}), now=now, pepper=pepper)
+        "subject_masked": mask_identity(plan.subject_key, query.subject)})
+    return answer, event
+
+
+def finish_answer(answer: dict | None, plan: QueryPlan, query: ExchangeQuery, event: AuditEvent, ref: AuditRef, *,
+                  receipts: ReceiptSigner, now: datetime) -> ExchangeAnswer:
+    """Sign the receipt over the audited exchange (the entry's hashes) and build the answer."""
     receipt = receipts.sign({"jti": ref.id, "requester": plan.requester_code, "source": plan.source_id,
-                             "purpose": query.purpose, "request_hash": request_hash,
-                             "response_hash": response_hash, "audit_leaf": ref.leaf_hash}, now=now)
-    return ExchangeAnswer(source=plan.source_id, subject=masked, found=answer is not None, record=answer,
-                          withheld=list(plan.withheld), receipt=receipt,
+                             "purpose": query.purpose, "request_hash": event.data["request_hash"],
+                             "response_hash": event.data["response_hash"], "audit_leaf": ref.leaf_hash}, now=now)
+    return ExchangeAnswer(source=plan.source_id, subject=mask_identity(plan.subject_key, query.subject),
+                          found=answer is not None, record=answer, withheld=list(plan.withheld), receipt=receipt,
                           audit=AuditRefOut(entry_id=ref.id, leaf_hash=ref.leaf_hash))

@@ -134,7 +134,10 @@ def grant_out(session: Session, grant: Grant, *, now: datetime) -> GrantOut:
 
 @dataclass(frozen=True)
 class SourceAccess:
-    """One source's definition and what a requester's live grants allow on it, read in one statement."""
+    """One source's definition and a requester's approved grants on it (fields, end), read in one statement.
+
+    Expiry is applied when the access is used (`granted_at`), so a cached access stays right as time passes.
+    """
 
     id: str
     name: str
@@ -145,19 +148,24 @@ class SourceAccess:
     connector_type: str
     connector_config: dict
     updated_at: datetime
-    granted: frozenset[str]
+    grants: tuple[tuple[frozenset[str], datetime], ...]
+
+    def granted_at(self, now: datetime) -> frozenset[str]:
+        """The fields the requester's live grants cover at `now`."""
+        return frozenset(name for fields, ends in self.grants if ends > now for name in fields)
 
 
-def source_access(session: Session, source_id: str, *, requester_id: str, now: datetime) -> SourceAccess:
-    """The source with the fields the requester may read right now (the query path's one database read)."""
-    live = and_(Grant.source_id == Source.id, Grant.requester_id == requester_id, Grant.status == "approved",
-                Grant.expires_at > now)
+def source_access(session: Session, source_id: str, *, requester_id: str) -> SourceAccess:
+    """The source with the requester's approved grants (the query path's one database read)."""
+    approved = and_(Grant.source_id == Source.id, Grant.requester_id == requester_id, Grant.status == "approved")
     columns = [Source.id, Source.name, Source.department_id, Source.subject_key, Source.sharing_class,
                Source.fields, Source.connector_type, Source.connector_config, Source.updated_at]
     rows = session.connection().execute(
-        select(*columns, Grant.fields.label("granted")).outerjoin(Grant, live).where(Source.id == source_id)).all()
+        select(*columns, Grant.fields.label("granted"), Grant.expires_at).outerjoin(Grant, approved)
+        .where(Source.id == source_id)).all()
     if not rows:
         raise NotFound(f"No data source {source_id!r} in the catalogue.")
-    granted = frozenset(name for row in rows if row.granted for name in row.granted)
+    grants = tuple((frozenset(row.granted), row.expires_at) for row in rows if row.granted)
     first = rows[0]
-    return SourceAccess(*(first[i] for i in range(len(columns))), granted=granted)
+    return SourceAccess(*(first[i] for i in range(len(columns))), grants=grants)
+

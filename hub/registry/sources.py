@@ -122,6 +122,11 @@ class DepartmentView:
 _DEPARTMENTS: dict[str, DepartmentView] = {}  # departments are never edited, and their ids are random UUIDs
 
 
+def cached_department(principal: Principal) -> DepartmentView | None:
+    """The calling department if this process has read it already (no database)."""
+    return _DEPARTMENTS.get(principal.department_id or "")
+
+
 def department_view(session: Session, principal: Principal) -> DepartmentView:
     """The calling department's id, code and name, read once per process (hot paths call this per request)."""
     view = _DEPARTMENTS.get(principal.department_id or "")

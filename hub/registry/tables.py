@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, event, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hub.core.db import Base, UTCDateTime, new_id
 
@@ -63,3 +63,31 @@ class Grant(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class RegistryState(Base):
+    """One row: the registry's generation, bumped by every transaction that changes a source or a grant.
+
+    Workers cache what a department may read of a source under the generation they read it at; the query's
+    audit write compares generations in its own transaction, so a revoked grant stops working at once.
+    """
+
+    __tablename__ = "registry_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger)
+
+
+_BUMP = update(RegistryState).where(RegistryState.id == 1).values(generation=RegistryState.generation + 1)
+
+
+@event.listens_for(Session, "after_flush")
+def _bump_generation(session: Session, _context) -> None:
+    """Bump the generation once per flush that inserts, changes or deletes a source or a grant.
+
+    A flush hook, next to the tables, so no code path that writes them can forget it; the bump is part of the
+    writing transaction and becomes visible when that commits.
+    """
+    touched = (obj for group in (session.new, session.dirty, session.deleted) for obj in group)
+    if any(isinstance(obj, (Source, Grant)) for obj in touched):
+        session.connection().execute(_BUMP)
