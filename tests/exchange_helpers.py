@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
@@ -24,8 +25,10 @@ HOUSEHOLD_FIELDS = [
 def misbehaving_app() -> FastAPI:
     """A source that is slow, answers garbage, or fails, depending on the path."""
     app = FastAPI()
-    hits = {"boom": 0}
+    hits = {"boom": 0, "gate": 0}
     app.state.hits = hits
+    app.state.gate = threading.Event()  # /gate answers once it is set: tests hold a query at the source
+    app.state.gate.set()
 
     @app.get("/slow/{subject}")
     async def slow(subject: str) -> dict:
@@ -40,6 +43,13 @@ def misbehaving_app() -> FastAPI:
     async def boom(subject: str) -> PlainTextResponse:
         hits["boom"] += 1
         return PlainTextResponse("internal error", status_code=500)
+
+    @app.get("/gate/{subject}")
+    async def gate(subject: str) -> dict:
+        hits["gate"] += 1
+        while not app.state.gate.is_set():
+            await asyncio.sleep(0.01)
+        return {"name": "张三", "gender": "男"}
 
     @app.get("/health")
     async def health() -> dict:

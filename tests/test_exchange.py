@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -137,6 +138,33 @@ def test_revoked_and_expired_grants_stop_working_at_once(hub, departments, house
         assert hub.client.get(f"/grants/{second['id']}", headers=bearer(hub, labour)).json()["status"] == "expired"
     finally:
         hub.clock.now = start
+
+
+def test_a_grant_revoked_while_the_source_answers_withholds_that_answer(hub, departments, request, person):
+    """The grant is cached after the first query; revoking it mid-query still stops the answer, unaudited."""
+    url, app = start_misbehaving(request)
+    body = household_source(url, source_id="gated.residents", path="/gate/{subject}", timeout=5.0)
+    assert hub.client.post("/sources", json=body, headers=bearer(hub, departments["police"])).status_code == 201
+    labour = departments["labour"]
+    grant = _grant(hub, labour, ["name"], source="gated.residents")
+    hub.client.post(f"/grants/{grant['id']}/approve", headers=bearer(hub, departments["police"]))
+    assert _query(hub, labour, person.resident_id, ["name"], source="gated.residents").status_code == 200
+
+    app.state.gate.clear()
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(_query, hub, labour, person.resident_id, ["name"], source="gated.residents")
+        deadline = time.monotonic() + 5
+        while app.state.hits["gate"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert app.state.hits["gate"] == 2, "the second query never reached the source"
+        revoked = hub.client.post(f"/grants/{grant['id']}/revoke", json={"reason": "办结"}, headers=bearer(hub, labour))
+        assert revoked.status_code == 200
+        before = _audit_count(hub)
+        app.state.gate.set()
+        answer = pending.result(timeout=10)
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["type"] == "urn:hub:problem:grant_required" and "张三" not in answer.text
+    assert _audit_count(hub) == before  # the withheld answer left no exchange entry
 
 
 def test_sensitive_fields_need_the_citizens_consent(hub, departments, household, person):
