@@ -6,6 +6,7 @@ Run with `uvicorn hub.main:create_app --factory`.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -84,6 +85,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         app.state.batch.start(BatchContext.from_state(app.state), worker=settings.batch_worker)
         app.state.audit.start()
         app.state.audit_writer.start()
+        # Everything built so far lives as long as the process: keep it out of the collector's passes, which
+        # otherwise walk it again and again (measured: exchange CPU 1.5 → 1.1 ms per query, p99 185 → 85 ms).
+        gc.freeze()
         health = asyncio.create_task(health_loop(session_factory, app.state.connections, now=clock,
                                                  interval=settings.source_health_interval))
         yield
