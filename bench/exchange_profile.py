@@ -1,6 +1,6 @@
 """Where a 1-worker hub spends its CPU per exchange query: py-spy GIL samples under load, grouped by category.
 
-`python -m bench.exchange_profile [--quick] [--connections N] [--duration S] [--raw FILE]` loads a SQLite hub the
+`python -m bench.exchange_profile [--postgres] [--quick] [--connections N] [--duration S] [--raw FILE]` loads a hub the
 way `python -m bench.exchange` does while `py-spy record --gil` samples it (py-spy ships as a wheel: `pip install
 py-spy`). Only samples of the thread holding the GIL are kept, so the shares are of Python-level CPU; C code that
 releases the GIL (SQLite's engine, socket syscalls) is in the measured CPU but not in the samples.
@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ from bench.exchange import (FIELDS, REQUESTER, check_answer, household_service, 
 from bench.issuance import department_token
 from bench.results import EndpointLoad
 from bench.server import running_hub
+from bench.site import postgres_admin_url, scratch_postgres
 from bench.ui import make_progress
 from demo_systems.population import people
 
@@ -36,18 +38,16 @@ RATE = 100  # samples per second; py-spy falls behind above this on a busy 2-cor
 # (category, substrings of a frame): the first category with a frame on the stack takes the sample.
 CATEGORIES = [
     ("audit sequencer (background thread)", ("AuditLog._run",)),
-    ("audit insert: record()", ("record_many (hub/audit",)),
+    ("audit writer: group commit (background thread)", ("AuditWriter._run",)),
     ("receipt signing (ES256 JWS)", ("ReceiptSigner.sign",)),
-    ("commit (get_session teardown)", ("Session.commit",)),
     ("JWT check (current_principal)", ("current_principal",)),
-    ("authorise_query: department, source, grant reads", ("authorise_query",)),
-    ("complete_query: hashes, masking, answer", ("complete_query",)),
-    ("connector: httpx/httpcore GET to the source", ("Connections.fetch", "RestConnector", "httpx/", "httpcore/")),
-    ("session open/close, connection pool", ("get_session", "Session.close", "sqlalchemy/pool")),
-    ("request body, response model and JSON", ("request_body_to_args", "serialize_response", "dump_json",
-                                               "Request.body", "Request.json", "JSONResponse")),
-    ("thread-pool hand-offs (anyio, 6 per query)", ("anyio/", "run_in_threadpool", "contextmanager_in_threadpool")),
-    ("FastAPI/Starlette/uvicorn: routing, middleware, HTTP", ("fastapi/", "starlette/", "uvicorn/", "h11/",
+    ("authorise: cached grant, or the database", ("ExchangeDesk._cached_plan", "ExchangeDesk._fresh_plan",
+                                                  "plan_query")),
+    ("answer, hashes, audit row", ("answer_and_event", "entry_row", "finish_answer", "AuditWriter.append")),
+    ("connector: aiohttp GET to the source", ("Connections.fetch", "RestConnector", "aiohttp/")),
+    ("request body, response model and JSON", ("parse_body", "model_dump_json", "Request.body")),
+    ("thread-pool hand-offs (anyio)", ("anyio/", "run_in_threadpool", "contextmanager_in_threadpool")),
+    ("FastAPI/Starlette/uvicorn: routing, middleware, HTTP", ("fastapi/", "starlette/", "uvicorn/",
                                                               "hub/core/http.py")),
 ]
 
@@ -63,11 +63,11 @@ def categorise(raw: str) -> Counter:
     return counts
 
 
-def profile_table(counts: Counter, measured: EndpointLoad, connections: int) -> Table:
+def profile_table(counts: Counter, measured: EndpointLoad, connections: int, backend: str) -> Table:
     """Return the categories with their share of GIL samples and that share of the measured CPU per query."""
     total, cpu_us = sum(counts.values()), measured.cpu_us_per_request
     load = measured.load
-    table = Table(title=f"Hub CPU per exchange query, SQLite, 1 worker, {connections} connection(s): "
+    table = Table(title=f"Hub CPU per exchange query, {backend}, 1 worker, {connections} connection(s): "
                         f"{load.rps:,.0f} queries/s, p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms",
                   caption=f"{total:,} GIL samples; µs/query = share × measured server CPU "
                           f"({'n/a' if cpu_us is None else f'{cpu_us:,.0f}'} µs/query)")
@@ -79,16 +79,18 @@ def profile_table(counts: Counter, measured: EndpointLoad, connections: int) -> 
     return table
 
 
-def profile(plan: Plan, progress: Progress, root: Path, raw_path: Path) -> tuple[Counter, EndpointLoad]:
-    """Load a 1-worker SQLite hub with exchange queries while py-spy samples it; return categories and the load."""
+def profile(plan: Plan, progress: Progress, root: Path, raw_path: Path,
+            database_url: str | None = None) -> tuple[Counter, EndpointLoad]:
+    """Load a 1-worker hub with exchange queries while py-spy samples it; return categories and the load."""
     from bench import cli
 
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    prepared = cli.prepare(progress, root / "sqlite")
+    prepared = cli.prepare(progress, root / "site", database_url)
+    backend = "PostgreSQL" if database_url else "SQLite"
     person = next(iter(people(1)))
     household = household_service(root / "household", plan.household_records)
     with started(progress, "Starting the household registry (户籍) service", household) as source, \
-            started(progress, "Starting uvicorn, SQLite, 1 worker", running_hub(prepared.site, 1)) as server:
+            started(progress, f"Starting uvicorn, {backend}, 1 worker", running_hub(prepared.site, 1)) as server:
         register_source(server.base_url, prepared.clients, source.base_url)
         token = department_token(server.base_url, prepared.clients[REQUESTER])
         spec = hub_spec(server.base_url, token, person.resident_id, plan.connections, plan)
@@ -111,13 +113,16 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m bench.exchange_profile", description=__doc__.splitlines()[0])
     parser.add_argument("--raw", type=Path, help="keep py-spy's raw samples in this file")
+    parser.add_argument("--postgres", action="store_true", help="profile a hub on a scratch PostgreSQL database")
     args, rest = parser.parse_known_args(argv)
     plan, _ = cli.parse_args(rest)
     plan = replace(plan, http_seconds=max(plan.http_seconds, 5.0))
     console = cli.make_console()
-    with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp, make_progress(console) as progress:
-        counts, measured = profile(plan, progress, Path(tmp), args.raw or Path(tmp) / "py-spy.txt")
-    console.print(profile_table(counts, measured, plan.connections))
+    with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp, make_progress(console) as progress, \
+            ExitStack() as stack:
+        url = stack.enter_context(scratch_postgres(postgres_admin_url())) if args.postgres else None
+        counts, measured = profile(plan, progress, Path(tmp), args.raw or Path(tmp) / "py-spy.txt", url)
+    console.print(profile_table(counts, measured, plan.connections, "PostgreSQL" if args.postgres else "SQLite"))
     return 0
 
 

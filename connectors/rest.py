@@ -56,6 +56,7 @@ class RestConnector:
                                              enable_cleanup_closed=False)
             self._session = aiohttp.ClientSession(
                 connector=connector, headers=self._headers, auto_decompress=True, raise_for_status=False,
+                cookie_jar=aiohttp.DummyCookieJar(),  # a department API's cookies are never kept nor replayed
                 timeout=aiohttp.ClientTimeout(total=self.config.timeout + 1), skip_auto_headers=("User-Agent",))
             self._loop = loop
         return self._session
