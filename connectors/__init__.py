@@ -16,6 +16,7 @@ from connectors.base import (
     ConnectorError,
     Health,
     ImportFormatError,
+    ImportInterrupted,
     SourceTimeout,
     SourceUnavailable,
 )
@@ -28,7 +29,7 @@ from connectors.store import SharedStoreConnector, create_store_table, shared_re
 
 __all__ = [
     "Connector", "ConnectorConfigError", "ConnectorError", "FieldSpec", "Health", "ImportFormatError",
-    "ImportReport", "RowError", "SharedStoreConnector", "SourceTimeout", "SourceUnavailable", "TYPES", "build",
+    "ImportInterrupted",    "ImportReport", "RowError", "SharedStoreConnector", "SourceTimeout", "SourceUnavailable", "TYPES", "build",
     "create_store_table", "import_file", "redact", "shared_records", "validate",
 ]
 

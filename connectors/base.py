@@ -69,6 +69,17 @@ class ImportFormatError(ConnectorError):
     title = "import file is not in the declared format (导入文件格式无效)"
 
 
+class ImportInterrupted(ConnectorError):
+    """The database refused a batch mid-import; the batches before it are kept (`report` says how many rows)."""
+
+    code = "import_interrupted"
+    title = "import interrupted by the database (导入中断)"
+
+    def __init__(self, reason: str, report: Any = None) -> None:
+        super().__init__(reason)
+        self.report = report
+
+
 def pick(record: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
     """Return only the requested fields that the record has."""
     return {name: record[name] for name in fields if name in record}

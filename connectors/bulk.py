@@ -19,7 +19,7 @@ from typing import IO, Any
 import orjson
 import sqlalchemy as sa
 
-from connectors.base import ConnectorConfigError
+from connectors.base import ConnectorConfigError, ImportInterrupted
 from connectors.fields import Coerce, FieldSpec, coercers
 from connectors.readers import read_rows
 from connectors.store import shared_records
@@ -69,12 +69,18 @@ def import_file(engine: sa.Engine, source: str | Path | IO[bytes], *, source_id:
     report = ImportReport()
     with _opened(source) as stream:
         rows = read_rows(stream, fmt, [subject_field, *(name for name, _ in columns)])
-        with _writer(engine, source_id, now) as write:
-            for batch in _batches(rows.rows, columns, subject_check, batch_size, report):
-                write(batch)
-                report.imported += batch.valid
-                if progress:
-                    progress(report.total, rows.total)
+        try:
+            with _writer(engine, source_id, now) as write:
+                for batch in _batches(rows.rows, columns, subject_check, batch_size, report):
+                    write(batch)
+                    report.imported += batch.valid
+                    if progress:
+                        progress(report.total, rows.total)
+        except (sa.exc.DBAPIError, engine.dialect.dbapi.Error) as exc:
+            raise ImportInterrupted(
+                f"the database refused a batch ({type(exc).__name__}) after {report.imported:,} rows were imported; "
+                "those are kept, and importing the same file again is safe: rows are upserted by subject",
+                report) from None
     return report
 
 

@@ -96,3 +96,52 @@ def test_cli_import_shows_bad_lines_and_counts(hub, departments, marriage):
     assert result.exit_code == 1, result.output  # exit 1: some rows were bad
     assert f"line {bad_row_lines(3000, 4)[0]}" in result.output
     assert "3,000 records imported" in result.output
+
+
+def _refuse_subject(hub, subject: str) -> list[str]:
+    """Make the database refuse one subject's row behind the hub's back; return the statements that undo it."""
+    if hub.backend.startswith("postgresql"):
+        create = [f"""CREATE FUNCTION refuse_one() RETURNS trigger AS $$ BEGIN
+                        IF NEW.subject = '{subject}' THEN RAISE EXCEPTION 'refused by the test'; END IF;
+                        RETURN NEW; END $$ LANGUAGE plpgsql""",
+                  "CREATE TRIGGER refuse_one BEFORE INSERT ON shared_records FOR EACH ROW EXECUTE FUNCTION refuse_one()"]
+        undo = ["DROP TRIGGER refuse_one ON shared_records", "DROP FUNCTION refuse_one()"]
+    else:
+        create = [f"""CREATE TRIGGER refuse_one BEFORE INSERT ON shared_records WHEN NEW.subject = '{subject}'
+                      BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"""]
+        undo = ["DROP TRIGGER refuse_one"]
+    with hub.app.state.engine.begin() as conn:
+        for statement in create:
+            conn.exec_driver_sql(statement)
+    return undo
+
+
+def test_a_database_that_refuses_mid_import_is_a_503_naming_what_was_kept(hub, departments, tmp_path):
+    source = MARRIAGE | {"id": "civil.marriage-refusing"}
+    civil = bearer(hub, departments["civil"])
+    assert hub.client.post("/sources", json=source, headers=civil).status_code == 201
+    path = tmp_path / "big.csv"
+    write_marriage_csv(path, rows=25_000)
+    with path.open(encoding="utf-8", newline="") as handle:
+        refused = list(csv.reader(handle))[15_001][0]  # in the second batch of 10,000
+    undo = _refuse_subject(hub, refused)
+    try:
+        response = hub.client.post(f"/sources/{source['id']}/import", content=path.read_bytes(), headers=civil | CSV)
+    finally:
+        with hub.app.state.engine.begin() as conn:
+            for statement in undo:
+                conn.exec_driver_sql(statement)
+    assert response.status_code == 503, response.text
+    problem = response.json()
+    assert problem["type"] == "urn:hub:problem:import_interrupted" and problem["imported"] == 10_000
+    assert "again is safe" in problem["detail"]
+    with hub.app.state.engine.connect() as conn:
+        kept = conn.scalar(sa.select(sa.func.count()).select_from(shared_records)
+                           .where(shared_records.c.source_id == source["id"]))
+        logged = conn.execute(sa.text("SELECT data FROM audit_entries WHERE kind = 'source.import' "
+                                      "AND data LIKE '%civil.marriage-refusing%'")).scalars().all()
+    assert kept == 10_000
+    assert len(logged) == 1 and '"interrupted":true' in logged[0] and '"imported":10000' in logged[0]
+
+    again = hub.client.post(f"/sources/{source['id']}/import", content=path.read_bytes(), headers=civil | CSV)
+    assert again.status_code == 200 and again.json()["imported"] == 25_000

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import IO
 
-from connectors import ConnectorConfigError, ImportFormatError
+from connectors import ConnectorConfigError, ImportFormatError, ImportInterrupted
 from connectors.bulk import ImportReport, import_file
 from connectors.fields import FieldSpec
 from sqlalchemy.orm import Session
@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.audit.service import AuditEvent, record
 from hub.auth.tokens import Principal
-from hub.core.errors import BadRequest, Forbidden, UnsupportedMediaType, ValidationFailed
+from hub.core.errors import BadRequest, Forbidden, HubError, UnsupportedMediaType, ValidationFailed
 from hub.core.ids import is_valid_credit_code, is_valid_resident_id
 from hub.registry.source_models import ImportOut
 from hub.registry.sources import get_source, require_department
@@ -25,6 +25,10 @@ FORMATS = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/json
            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx"}
 MAX_IMPORT_BYTES = 200 * 1024 * 1024  # give BodyLimitMiddleware this for /sources/*/import
 MAX_ERRORS_SHOWN = 1000
+
+
+class ImportStopped(HubError):
+    status, code, title = 503, "import_interrupted", "The database stopped the import part way"
 
 
 def format_of(content_type: str | None) -> str:
@@ -53,11 +57,11 @@ def import_into_source(engine, source: Source, stream: IO[bytes] | str, *, fmt: 
 
 
 def audit_import(session: Session, source: Source, report: ImportReport, *, actor: str, pepper: bytes,
-                 now: datetime) -> None:
+                 now: datetime, interrupted: bool = False) -> None:
     """Append the import's outcome to the audit log."""
-    record(session, AuditEvent(kind="source.import", actor=actor, subject=None, data={
-        "source_id": source.id, "total": report.total, "imported": report.imported, "failed": report.failed}),
-        now=now, pepper=pepper)
+    data = {"source_id": source.id, "total": report.total, "imported": report.imported, "failed": report.failed}
+    record(session, AuditEvent(kind="source.import", actor=actor, subject=None,
+                               data=data | ({"interrupted": True} if interrupted else {})), now=now, pepper=pepper)
 
 
 async def receive_import(session: Session, source_id: str, chunks: AsyncIterator[bytes], content_type: str | None, *,
@@ -69,11 +73,25 @@ async def receive_import(session: Session, source_id: str, chunks: AsyncIterator
         async for chunk in chunks:
             spool.write(chunk)
         spool.seek(0)
-        report = await run_in_threadpool(import_into_source, engine, source, spool, fmt=fmt, now=now)
+        try:
+            report = await run_in_threadpool(import_into_source, engine, source, spool, fmt=fmt, now=now)
+        except ImportInterrupted as stopped:
+            await run_in_threadpool(_audit_interrupted, session, source, stopped.report or ImportReport(),
+                                    principal=principal, pepper=pepper, now=now)
+            kept = stopped.report.imported if stopped.report else 0
+            raise ImportStopped(f"The import stopped: {stopped.reason}.", imported=kept) from None
     code = await run_in_threadpool(lambda: require_department(session, principal).code)
     await run_in_threadpool(audit_import, session, source, report, actor=code, pepper=pepper, now=now)
     return ImportOut(source=source.id, total=report.total, imported=report.imported, failed=report.failed,
                      errors=[{"line": e.line, "message": e.message} for e in report.errors[:MAX_ERRORS_SHOWN]])
+
+
+def _audit_interrupted(session: Session, source: Source, report: ImportReport, *, principal: Principal,
+                       pepper: bytes, now: datetime) -> None:
+    """Record the rows an interrupted import did write, committed now: the request itself fails."""
+    audit_import(session, source, report, actor=require_department(session, principal).code, pepper=pepper,
+                 now=now, interrupted=True)
+    session.commit()
 
 
 def owned_source(session: Session, source_id: str, *, principal: Principal) -> Source:
