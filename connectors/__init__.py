@@ -30,7 +30,7 @@ from connectors.store import SharedStoreConnector, create_store_table, shared_re
 __all__ = [
     "Connector", "ConnectorConfigError", "ConnectorError", "FieldSpec", "Health", "ImportFormatError",
     "ImportInterrupted",    "ImportReport", "RowError", "SharedStoreConnector", "SourceTimeout", "SourceUnavailable", "TYPES", "build",
-    "create_store_table", "import_file", "redact", "shared_records", "validate",
+    "create_store_table", "import_file", "keep_secrets", "redact", "shared_records", "validate",
 ]
 
 TYPES = ("rest", "sql", "bulk")
@@ -68,6 +68,29 @@ def redact(type: str, config: dict[str, Any]) -> dict[str, Any]:  # noqa: A002
     elif header is not None and not isinstance(header, dict):
         safe["auth_header"] = SECRET
     return safe
+
+
+def keep_secrets(type: str, config: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:  # noqa: A002
+    """Return an edited config with the stored secrets wherever the edit sent back "***" (what GET shows).
+
+    The auth header's value "***" keeps the stored value; a URL sent back exactly as redact() shows it keeps
+    the stored URL. Any other "***" in a URL is refused: the edit changed the URL and must give its secret.
+    """
+    merged = copy.deepcopy(config)
+    shown = redact(type, stored)
+    header, old_header = merged.get("auth_header"), stored.get("auth_header")
+    if isinstance(header, dict) and header.get("value") == SECRET:
+        if not isinstance(old_header, dict) or old_header.get("name") != header.get("name"):
+            raise ConnectorConfigError("auth_header.value: *** keeps the stored value only under the same name")
+        header["value"] = old_header["value"]
+    for key in ("url", "health_url"):
+        value = merged.get(key)
+        if isinstance(value, str) and SECRET in value:
+            if value != shown.get(key):
+                raise ConnectorConfigError(f"{key}: give the full URL with its secret, or send back the URL shown "
+                                           "by GET /sources/{id} unchanged")
+            merged[key] = stored[key]
+    return merged
 
 
 def _redact_http_url(url: str) -> str:

@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from connectors import ConnectorConfigError, SourceTimeout, SourceUnavailable, build, redact
+from connectors import ConnectorConfigError, SourceTimeout, SourceUnavailable, build, keep_secrets, redact
 from tests.servers import ServerThread, free_port
 
 pytestmark = pytest.mark.anyio
@@ -345,3 +345,19 @@ def test_bad_config_is_rejected_naming_the_key(config, key):
 def test_unknown_connector_type_is_rejected():
     with pytest.raises(ConnectorConfigError, match="unknown connector type 'ftp'"):
         build("ftp", {})
+
+
+def test_an_edit_that_sends_back_the_shown_secrets_keeps_the_stored_ones():
+    stored = {"url": "http://hub:s3cret@10.0.0.5/r/{subject}?token=abc", "auth_header": {"name": "X-Api-Key",
+                                                                                       "value": SECRET}}
+    edit = redact("rest", stored) | {"timeout": 2}
+    assert "s3cret" not in repr(edit) and "abc" not in repr(edit)
+    assert keep_secrets("rest", edit, stored) == stored | {"timeout": 2}
+    moved = edit | {"url": edit["url"].replace("10.0.0.5", "10.0.0.6")}
+    with pytest.raises(ConnectorConfigError, match="url"):
+        keep_secrets("rest", moved, stored)
+    renamed = edit | {"auth_header": {"name": "Authorization", "value": "***"}}
+    with pytest.raises(ConnectorConfigError, match="auth_header"):
+        keep_secrets("rest", renamed, stored)
+    fresh = edit | {"auth_header": {"name": "X-Api-Key", "value": "new-key"}}
+    assert keep_secrets("rest", fresh, stored)["auth_header"]["value"] == "new-key"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -13,6 +14,7 @@ from hub.audit.tables import AuditEntry
 from hub.exchange.receipts import digest, verify_receipt
 from tests.conftest import bearer, citizen_headers, root_der
 from tests.exchange_helpers import HOUSEHOLD_KEY, citizens, household_source, start_household, start_misbehaving
+from tests.servers import free_port
 
 PURPOSE = "办理婚姻登记：核验户籍信息"
 
@@ -287,3 +289,72 @@ def test_a_retried_source_registration_with_the_same_key_answers_the_same_source
     first = hub.client.post("/sources", json=body, headers=police)
     again = hub.client.post("/sources", json=body, headers=police)
     assert (first.status_code, again.status_code) == (201, 200) and again.json()["id"] == "household.retry"
+
+
+def _definition(hub, source_id: str, department) -> dict:
+    """The source as GET shows it, turned back into a PUT body (secrets as ***)."""
+    shown = hub.client.get(f"/sources/{source_id}", headers=bearer(hub, department)).json()
+    keep = ("id", "name", "category", "description", "subject_key", "sharing_class", "update_frequency", "fields",
+            "connector")
+    return {key: shown[key] for key in keep}
+
+
+def test_the_owner_changes_a_source_and_queries_follow_at_once(hub, departments, request, person):
+    url = start_household(request)
+    police, civil = departments["police"], departments["civil"]
+    body = household_source(url, source_id="household.editable")
+    assert hub.client.post("/sources", json=body, headers=bearer(hub, police)).status_code == 201
+    grant = _grant(hub, civil, ["name"], source="household.editable")
+    hub.client.post(f"/grants/{grant['id']}/approve", headers=bearer(hub, police))
+    assert _query(hub, civil, person.resident_id, ["name"], source="household.editable").status_code == 200
+
+    edited = _definition(hub, "household.editable", police)
+    assert edited["connector"]["config"]["auth_header"]["value"] == "***"
+    edited["name"], edited["connector"]["config"]["timeout"] = "户籍人口基本信息（新）", 1.5
+    changed = hub.client.put("/sources/household.editable", json=edited, headers=bearer(hub, police))
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["name"] == "户籍人口基本信息（新）" and changed.json()["health"]["status"] == "ok"
+    assert changed.json()["connector"]["config"]["auth_header"]["value"] == "***"
+    # the stored API key was kept: the source still answers
+    assert _query(hub, civil, person.resident_id, ["name"], source="household.editable").status_code == 200
+
+    edited["sharing_class"] = "not_shared"
+    assert hub.client.put("/sources/household.editable", json=edited, headers=bearer(hub, police)).status_code == 200
+    refused = _query(hub, civil, person.resident_id, ["name"], source="household.editable")
+    assert refused.status_code == 403 and refused.json()["type"] == "urn:hub:problem:source_not_shared"
+
+    edited["sharing_class"] = "conditional"
+    edited["connector"]["config"]["url"] = f"http://127.0.0.1:{free_port()}/residents/{{subject}}"
+    assert hub.client.put("/sources/household.editable", json=edited, headers=bearer(hub, police)).json()[
+        "health"]["status"] == "down"
+    moved = _query(hub, civil, person.resident_id, ["name"], source="household.editable")
+    assert moved.status_code == 502  # the new connector, at once: nobody listens there
+
+    with hub.app.state.session_factory() as session:
+        kinds = session.scalars(sa.select(AuditEntry.data).where(AuditEntry.kind == "source.updated")
+                                .where(AuditEntry.data.like('%household.editable%'))).all()
+    assert len(kinds) == 3 and '"changed":["connector","name"]' in kinds[0].replace(" ", "")
+
+
+@pytest.mark.parametrize("change, who, status", [
+    (lambda d: d, "civil", 403),                                               # not the owner
+    (lambda d: d | {"id": "household.other"}, "police", 422),                  # id differs from the path
+    (lambda d: d | {"subject_key": "credit_code"}, "police", 422),             # subject key stays
+    (lambda d: d | {"connector": {"type": "rest", "config": d["connector"]["config"] | {
+        "url": "http://***@127.0.0.1:1/r/{subject}"}}}, "police", 422),        # *** in a changed URL
+    (lambda d: d | {"connector": {"type": "rest", "config": {"url": "ftp://x/{subject}"}}}, "police", 422),
+    (lambda d: d | {"fields": []}, "police", 422),
+])
+def test_bad_source_changes_are_refused_and_change_nothing(hub, departments, household, change, who, status):
+    before = _definition(hub, "household.residents", departments["police"])
+    response = hub.client.put("/sources/household.residents", json=change(copy.deepcopy(before)),
+                              headers=bearer(hub, departments[who]))
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert _definition(hub, "household.residents", departments["police"]) == before
+
+
+def test_changing_an_unknown_source_is_404(hub, departments, household):
+    body = _definition(hub, "household.residents", departments["police"]) | {"id": "nothing.here"}
+    response = hub.client.put("/sources/nothing.here", json=body, headers=bearer(hub, departments["police"]))
+    assert response.status_code == 404

@@ -176,7 +176,7 @@ def plan_query(access: SourceAccess, requester: DepartmentView, query: ExchangeQ
         raise GrantRequired(f"No live grant lets {requester.name} read these fields of {access.id}: "
                             "request one with POST /grants.", source=access.id)
     sensitive = frozenset(f for f in fields if defined[f]["sensitivity"] == "sensitive_personal")
-    connector = connections.get(access.id, access.updated_at, access.connector_type, access.connector_config)
+    connector = connections.get(access.id, access.connector_type, access.connector_config)
     return QueryPlan(source_id=access.id, source_name=access.name, requester_id=requester.id,
                      requester_code=requester.code, requester_name=requester.name, subject_key=access.subject_key,
                      fields=fields, withheld=tuple(f for f in query.fields if f not in allowed), sensitive=sensitive,

@@ -36,6 +36,17 @@ async def register(body: SourceCreate, request: Request, response: Response, ses
     return await run_in_threadpool(sources.source_out, session, source, redact=redact)
 
 
+@router.put("/sources/{source_id}", response_model=SourceOut,
+            summary="变更数据资源 Change one of my sources (id and subject key stay; *** keeps a stored secret)",
+            responses={403: {"description": "not the owner"}, 404: {"description": "no such source"}})
+async def update(source_id: str, body: SourceCreate, request: Request, session: SessionDep,
+                 principal: SourceOwnerDep) -> SourceOut:
+    state = request.app.state
+    source = await sources.update_checked(session, source_id, body, principal=principal, now=state.clock(),
+                                          connections=state.connections)
+    return await run_in_threadpool(sources.source_out, session, source, redact=redact)
+
+
 @router.get("/sources", response_model=list[SourceOut], summary="资源目录 Browse the catalogue")
 def browse(session: SessionDep, principal: CatalogueDep, category: str | None = Query(None, max_length=100),
            owner: str | None = Query(None, max_length=18, description="owning department's credit code")

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import connectors
+import orjson
 from connectors import ConnectorConfigError, SourceTimeout, SourceUnavailable
 
 from hub.core.errors import BadGateway, GatewayTimeout, ValidationFailed
@@ -19,11 +20,11 @@ HEALTH_TIMEOUT = 5.0
 
 
 class Connections:
-    """The hub's connectors, keyed by source id and definition version."""
+    """The hub's connectors, keyed by source id and connector spec."""
 
     def __init__(self, engine) -> None:
         self._engine = engine
-        self._live: dict[str, tuple[datetime, Any]] = {}
+        self._live: dict[str, tuple[tuple[str, bytes], Any]] = {}
         self._retired: list[Any] = []
 
     def build(self, source_id: str, spec: ConnectorSpec):
@@ -33,8 +34,9 @@ class Connections:
         except ConnectorConfigError as exc:
             raise ValidationFailed(f"connector.config: {exc}") from None
 
-    def get(self, source_id: str, version: datetime, type_: str, config: dict):
-        """The live connector of a source, built on first use and after each change of its definition."""
+    def get(self, source_id: str, type_: str, config: dict):
+        """The live connector of a source, built on first use and again whenever its connector spec changes."""
+        version = (type_, orjson.dumps(config, option=orjson.OPT_SORT_KEYS))
         live = self._live.get(source_id)
         if live is not None and live[0] == version:
             return live[1]

@@ -20,7 +20,7 @@ log = logging.getLogger("hub.health")
 async def check_sources(session_factory, connections: Connections, *, now: Callable[[], datetime]) -> dict[str, str]:
     """Check every source once (concurrently) and store the results; returns {source id: status}."""
     rows = await run_in_threadpool(_definitions, session_factory)
-    live = [connections.get(s_id, version, type_, config) for s_id, version, type_, config in rows]
+    live = [connections.get(s_id, type_, config) for s_id, type_, config in rows]
     results = await asyncio.gather(*(connections.check(c, now=now()) for c in live))
     outcome = {row[0]: result for row, result in zip(rows, results, strict=True)}
     await run_in_threadpool(_store, session_factory, outcome)
@@ -31,7 +31,7 @@ async def check_sources(session_factory, connections: Connections, *, now: Calla
 def _definitions(session_factory) -> list[tuple]:
     with session_factory() as session:
         return [tuple(r) for r in session.execute(
-            select(Source.id, Source.updated_at, Source.connector_type, Source.connector_config))]
+            select(Source.id, Source.connector_type, Source.connector_config))]
 
 
 def _store(session_factory, outcome: dict) -> None:

@@ -12,10 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+import connectors
+from connectors import ConnectorConfigError
+
+from hub.audit.service import AuditEvent, record, session_pepper
 from hub.auth.tokens import Principal
-from hub.core.errors import Conflict, Forbidden, NotFound
+from hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from hub.core.idempotency import body_hash, remember, replayed
-from hub.registry.source_models import Health, Owner, SourceCreate, SourceDefinition, SourceOut
+from hub.registry.source_models import ConnectorSpec, Health, Owner, SourceCreate, SourceDefinition, SourceOut
 from hub.registry.tables import Department, Source
 
 
@@ -40,11 +44,65 @@ async def register_checked(session: Session, request: SourceCreate, *, principal
 
     def register() -> Source:
         source = register_source(session, request, department=department, health=health, now=now)
+        _audit_change(session, "source.registered", source, department=department, changed=[], now=now)
         remember(session, client_id=principal.client_id, key=idempotency_key, operation="source", digest=digest,
                  resource_id=source.id, now=now)
         return source
 
     return await run_in_threadpool(register), True
+
+
+async def update_checked(session: Session, source_id: str, request: SourceCreate, *, principal: Principal,
+                         connections, now: datetime) -> Source:
+    """Replace a source's definition (its owner only): the connector is validated and health-checked first.
+
+    The id and the subject key stay: grants and consents are about this source and subjects of that kind.
+    Secrets shown as *** by GET may be sent back as they are to keep them.
+    """
+    if request.id != source_id:
+        raise ValidationFailed(f"The body's id {request.id!r} is not the source's id {source_id!r}.")
+    source = await run_in_threadpool(get_source, session, source_id)
+    department = await run_in_threadpool(require_department, session, principal)
+    if source.department_id != department.id:
+        raise Forbidden("Only the department that owns the source changes it.")
+    if request.subject_key != source.subject_key:
+        raise ValidationFailed(f"subject_key stays {source.subject_key}: grants and consents are about its subjects.")
+    try:
+        config = connectors.keep_secrets(request.connector.type, dict(request.connector.config),
+                                         source.connector_config if request.connector.type == source.connector_type
+                                         else {})
+    except ConnectorConfigError as exc:
+        raise ValidationFailed(f"connector.config: {exc.reason}") from None
+    request = request.model_copy(update={"connector": ConnectorSpec(type=request.connector.type, config=config)})
+    connector = connections.build(source_id, request.connector)
+    try:
+        health = await connections.check(connector, now=now)
+    finally:
+        await connector.aclose()
+
+    def update() -> Source:
+        before = _definition(source)
+        _apply(source, request, health)
+        source.updated_at = now
+        changed = sorted(k for k, v in _definition(source).items() if before[k] != v)
+        _audit_change(session, "source.updated", source, department=department, changed=changed, now=now)
+        return source
+
+    return await run_in_threadpool(update)
+
+
+def _definition(source: Source) -> dict:
+    return {"name": source.name, "category": source.category, "description": source.description,
+            "sharing_class": source.sharing_class, "update_frequency": source.update_frequency,
+            "fields": source.fields, "connector": [source.connector_type, source.connector_config]}
+
+
+def _audit_change(session: Session, kind: str, source: Source, *, department: Department, changed: list[str],
+                  now: datetime) -> None:
+    """Catalogue changes are in the audit log: who registered or changed which source, and what changed."""
+    record(session, AuditEvent(kind=kind, actor=department.code, subject=None, data={
+        "source_id": source.id, "source_name": source.name, "sharing_class": source.sharing_class,
+        "changed": changed}), now=now, pepper=session_pepper(session))
 
 
 def register_source(session: Session, request: SourceCreate, *, department: Department, health: Health,
