@@ -32,15 +32,17 @@ from hub.batch.worker import BatchRuntime
 from hub.core.clock import Clock, system_clock
 from hub.core.db import make_engine, make_session_factory
 from hub.core.errors import install_error_handlers
-from hub.core.http import BodyLimitMiddleware
+from hub.core.http import BodyLimitMiddleware, serve_ahead
 from hub.core.settings import Settings
 from hub.core.storage import S3Store, open_store
 from hub.licenses.artifacts import Artifacts
 from hub.licenses.router import router as licenses_router
 from hub.licenses.verify_router import router as verify_router
+from hub.licenses.verify_router import verify as verify_endpoint
 from hub.licenses.types import load_license_types
 from hub.migrations import upgrade
 from hub.exchange.receipts import ReceiptSigner
+from hub.exchange.router import query as exchange_query
 from hub.exchange.router import router as exchange_router
 from hub.exchange.service import ExchangeDesk
 from hub.registry.catalogue_router import router as catalogue_router
@@ -129,6 +131,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         app.include_router(router)
     if settings.demo_identity:
         app.include_router(demo_identity_router)
+    serve_ahead(app, "/exchange/{source_id}/query", exchange_query, ["POST"])  # the hot paths
+    serve_ahead(app, "/verify", verify_endpoint, ["POST"])
     _add_probes(app)
     return app
 

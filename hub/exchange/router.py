@@ -17,18 +17,22 @@ router = APIRouter(tags=["exchange"])
 # The hot path: the body is read raw and validated with pydantic-core directly, the answer serialised the same
 # way, and no dependency runs (authorisation is a call in the route); the model stays the OpenAPI description.
 _QUERY_BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": ExchangeQuery.model_json_schema()}}}}
+    "application/json": {"schema": ExchangeQuery.model_json_schema()}}},
+    "parameters": [{"name": "source_id", "in": "path", "required": True, "schema": {"type": "string"},
+                    "description": "数据资源 id, e.g. household.residents"}]}
 
 
 @router.post("/exchange/{source_id}/query", response_model=ExchangeAnswer, openapi_extra=_QUERY_BODY,
              summary="共享查询 Query a source: granted fields only, with a signed receipt",
              responses={403: {"description": "grant_required, consent_required or source_not_shared"},
                         502: {"description": "source_unavailable"}, 504: {"description": "source_timeout"}})
-async def query(source_id: str, request: Request) -> Response:
+async def query(request: Request) -> Response:
+    """Served ahead of FastAPI's router (hub.core.http.serve_ahead): the Request alone, a Response back."""
     principal = await authorise(request, "exchange:query", role="department")  # RequesterDep, without its passes
     state = request.app.state
     body = parse_body(ExchangeQuery, await request.body())
-    answer = await state.exchange.answer(source_id, body, principal=principal, now=state.clock())
+    answer = await state.exchange.answer(request.path_params["source_id"], body, principal=principal,
+                                         now=state.clock())
     return Response(answer.model_dump_json(), media_type="application/json")
 
 
