@@ -24,6 +24,7 @@ from hub.licenses.tables import IdempotencyRecord, License, LicenseEvent, Serial
 from hub.licenses.types import LicenseDataError, LicenseType, validate_license_data
 from hub.licenses.vc import license_credential, sign_vc_jwt
 from hub.registry.service import get_department
+from hub.registry.sources import department_by_id
 from hub.status.service import allocate_index
 from hub.trust.service import KeyRing, b64url
 from hub.trust.signer import KeySigner
@@ -65,7 +66,7 @@ def issue_license(session: Session, request: LicenseIssue, *, principal: Princip
     license_type = types.get(request.type)
     if license_type is None:
         raise UnknownLicenseType(f"No license type with code {request.type}.")
-    department = get_department(session, principal.department_id or "")
+    department = department_by_id(session, principal.department_id or "")  # cached: departments are not edited
     if department.code not in license_type.issuers:
         raise NotAllowedIssuer(f"{department.name} may not issue {license_type.name}.")
     data = validated_data(license_type, request.holder, request.data)

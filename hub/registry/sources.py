@@ -185,6 +185,17 @@ def cached_department(principal: Principal) -> DepartmentView | None:
     return _DEPARTMENTS.get(principal.department_id or "")
 
 
+def department_by_id(session: Session, department_id: str) -> DepartmentView:
+    """A department's id, code and name by id, read once per process; NotFound if there is none."""
+    view = _DEPARTMENTS.get(department_id)
+    if view is None:
+        department = session.get(Department, department_id)
+        if department is None:
+            raise NotFound("No such department.")
+        view = _DEPARTMENTS.setdefault(department.id, DepartmentView(department.id, department.code, department.name))
+    return view
+
+
 def department_view(session: Session, principal: Principal) -> DepartmentView:
     """The calling department's id, code and name, read once per process (hot paths call this per request)."""
     view = _DEPARTMENTS.get(principal.department_id or "")

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ARRAY, Integer, String, func, literal, select, update
+from sqlalchemy import ARRAY, Integer, String, bindparam, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -60,24 +60,27 @@ def allocate_indexes(session: Session, *, department_id: str, issuer_code: str, 
     return [refs[license_id] for license_id in license_ids]
 
 
+_LISTS = StatusList.__table__  # Core, built once: the ORM's statement paths cost more than these statements
+_OPEN_LIST = (select(_LISTS.c.list_no)
+              .where(_LISTS.c.issuer_department_id == bindparam("department_id"), _LISTS.c.purpose == "revocation")
+              .order_by(_LISTS.c.list_no.desc()).limit(1))
+_COUNT_IN = (update(_LISTS).where(_LISTS.c.id == bindparam("list_id"), _LISTS.c.allocated < FILL_LIMIT)
+             .values(allocated=_LISTS.c.allocated + bindparam("wanted")).returning(_LISTS.c.allocated))
+_CAP = update(_LISTS).where(_LISTS.c.id == bindparam("list_id")).values(allocated=FILL_LIMIT)
+
+
 def _open_list(session: Session, department_id: str, issuer_code: str, wanted: int, now: datetime) -> tuple[int, int]:
     """Return the issuer's open list pair and how many of `wanted` allocations it takes (counted in it)."""
-    lists = StatusList.__table__  # Core: the ORM's statement paths cost more than these statements
     for _ in range(3):
-        current = session.scalar(
-            select(lists.c.list_no).where(lists.c.issuer_department_id == department_id,
-                                          lists.c.purpose == "revocation")
-            .order_by(lists.c.list_no.desc()).limit(1))
+        current = session.scalar(_OPEN_LIST, {"department_id": department_id})
         if current is None:
             current = _create_pair(session, department_id, issuer_code, 1, now)
-        key = lists.c.id == list_id(issuer_code, current, "revocation")
-        bump = (update(lists).where(key, lists.c.allocated < FILL_LIMIT)
-                .values(allocated=lists.c.allocated + wanted).returning(lists.c.allocated))
-        allocated = session.execute(bump).scalar()
+        key = {"list_id": list_id(issuer_code, current, "revocation")}
+        allocated = session.execute(_COUNT_IN, key | {"wanted": wanted}).scalar()
         if allocated is not None:
             if allocated <= FILL_LIMIT:
                 return current, wanted
-            session.execute(update(lists).where(key).values(allocated=FILL_LIMIT))
+            session.execute(_CAP, key)
             return current, wanted - (allocated - FILL_LIMIT)  # the rest goes to the next pair
         _create_pair(session, department_id, issuer_code, current + 1, now)
     raise StatusListFull("Could not open a status list; retry.")
