@@ -11,7 +11,7 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from hub.core.errors import HubError
@@ -59,6 +59,12 @@ def ensure_hub_keys(session: Session, *, passphrase: bytes, now: datetime) -> No
         material = certs.make_issuer(load_root(session, passphrase), code=None, name="政务数据共享交换枢纽",
                                      alg="ES256", now=now, common_name="Hub access tokens 访问令牌签发")
         _store(session, "token", material, passphrase, now, kid=_spki_kid(material.private_key.public_key()))
+
+
+_ACTIVE_ISSUER_KID = (select(HubKey.kid)
+                      .where(HubKey.purpose == "issuer", HubKey.status == "active",
+                             HubKey.department_id == bindparam("department_id"))
+                      .order_by(HubKey.created_at.desc()).limit(1))
 
 
 def _active(session: Session, purpose: str, department_id: str | None = None) -> HubKey | None:
@@ -126,7 +132,15 @@ class KeyRing:
         self._lock = threading.Lock()
 
     def signer_for(self, session: Session, department_id: str) -> KeySigner:
-        """Return the signer of the department's active issuer key."""
+        """Return the signer of the department's active issuer key.
+
+        Which key is active is read every time (a rotation or a revocation holds at once); the key row
+        itself, with its encrypted private key, is loaded only for a key not yet decrypted here.
+        """
+        kid = session.execute(_ACTIVE_ISSUER_KID, {"department_id": department_id}).scalar()
+        signer = self._signers.get(kid) if kid is not None else None
+        if signer is not None:
+            return signer
         row = _active(session, "issuer", department_id)
         if row is None:
             raise NoActiveKey("The department has no active issuer key.")
