@@ -37,6 +37,7 @@ class AuditLog:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._later: deque[AuditEvent] = deque(maxlen=MAX_DEFERRED)
+        self._flush_lock = threading.Lock()
         self.dropped = 0
 
     def record_later(self, event: AuditEvent) -> None:
@@ -50,14 +51,19 @@ class AuditLog:
         self._later.append(event)
 
     def flush_later(self) -> int:
-        """Append the queued events in one transaction; return how many."""
-        events = []
-        while self._later and len(events) < MAX_DEFERRED:
-            events.append(self._later.popleft())
-        if events:
-            with self._factory.begin() as session:
-                record_many(session, events, now=self._clock(), pepper=self.pepper)
-        return len(events)
+        """Append the queued events in one transaction; return how many.
+
+        One flush at a time: a caller that finds the queue just emptied by the sequencer thread's flush waits
+        for that flush to commit, so every event queued before the call is in the log when it returns.
+        """
+        with self._flush_lock:
+            events = []
+            while self._later and len(events) < MAX_DEFERRED:
+                events.append(self._later.popleft())
+            if events:
+                with self._factory.begin() as session:
+                    record_many(session, events, now=self._clock(), pepper=self.pepper)
+            return len(events)
 
     def signer(self) -> TreeHeadSigner:
         """Return the tree head signer, decrypting the root key on first use."""
