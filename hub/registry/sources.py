@@ -192,7 +192,7 @@ def department_by_id(session: Session, department_id: str) -> DepartmentView:
         department = session.get(Department, department_id)
         if department is None:
             raise NotFound("No such department.")
-        view = _DEPARTMENTS.setdefault(department.id, DepartmentView(department.id, department.code, department.name))
+        view = _remember(department)
     return view
 
 
@@ -200,9 +200,12 @@ def department_view(session: Session, principal: Principal) -> DepartmentView:
     """The calling department's id, code and name, read once per process (hot paths call this per request)."""
     view = _DEPARTMENTS.get(principal.department_id or "")
     if view is None:
-        department = require_department(session, principal)
-        view = _DEPARTMENTS.setdefault(department.id, DepartmentView(department.id, department.code, department.name))
+        view = _remember(require_department(session, principal))
     return view
+
+
+def _remember(department: Department) -> DepartmentView:
+    return _DEPARTMENTS.setdefault(department.id, DepartmentView(department.id, department.code, department.name))
 
 
 def source_out(session: Session, source: Source, *, redact) -> SourceOut:

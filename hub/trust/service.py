@@ -11,7 +11,7 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.core.errors import HubError
@@ -61,17 +61,16 @@ def ensure_hub_keys(session: Session, *, passphrase: bytes, now: datetime) -> No
         _store(session, "token", material, passphrase, now, kid=_spki_kid(material.private_key.public_key()))
 
 
-_ACTIVE_ISSUER_KID = (select(HubKey.kid)
-                      .where(HubKey.purpose == "issuer", HubKey.status == "active",
-                             HubKey.department_id == bindparam("department_id"))
-                      .order_by(HubKey.created_at.desc()).limit(1))
+def _active_select(purpose: str, department_id: str | None = None, *, columns: tuple = (HubKey,)):
+    """The newest active key of a purpose (and department): what "active key" means, in one place."""
+    query = select(*columns).where(HubKey.purpose == purpose, HubKey.status == "active")
+    if department_id is not None:
+        query = query.where(HubKey.department_id == department_id)
+    return query.order_by(HubKey.created_at.desc()).limit(1)
 
 
 def _active(session: Session, purpose: str, department_id: str | None = None) -> HubKey | None:
-    query = select(HubKey).where(HubKey.purpose == purpose, HubKey.status == "active")
-    if department_id is not None:
-        query = query.where(HubKey.department_id == department_id)
-    return session.scalars(query.order_by(HubKey.created_at.desc()).limit(1)).first()
+    return session.scalars(_active_select(purpose, department_id)).first()
 
 
 def load_root(session: Session, passphrase: bytes) -> certs.KeyMaterial:
@@ -137,7 +136,7 @@ class KeyRing:
         Which key is active is read every time (a rotation or a revocation holds at once); the key row
         itself, with its encrypted private key, is loaded only for a key not yet decrypted here.
         """
-        kid = session.execute(_ACTIVE_ISSUER_KID, {"department_id": department_id}).scalar()
+        kid = session.scalar(_active_select("issuer", department_id, columns=(HubKey.kid,)))
         signer = self._signers.get(kid) if kid is not None else None
         if signer is not None:
             return signer
