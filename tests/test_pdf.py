@@ -7,6 +7,8 @@ import math
 import multiprocessing
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -315,3 +317,30 @@ def test_render_workers_sign_pdfs_and_a_killed_worker_is_replaced(issuers, root)
     for pdf in pdfs:
         status = validate_pdf(pdf, root_der=root.cert_der)
         assert status.intact and status.valid and status.trusted, status.problem
+
+
+class _DiesWhenUnpickled:
+    """A page that makes the rendering worker exit as it receives the job, like a worker killed mid-job."""
+
+    def __reduce__(self):
+        return os._exit, (3,)
+
+
+def test_callers_waiting_for_a_worker_that_dies_start_a_new_one(issuers, root):
+    issuer = issuers["business"]
+    pkcs8 = issuer.private_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption())
+    job = RenderJob(page=business_license(), key_pkcs8=pkcs8, certificate_der=issuer.cert_der,
+                    chain_der=(root.cert_der,), reason="签发营业执照", location="示例市", signer_name="示例市市场监督管理局")
+    pool = RenderPool(1)
+    try:
+        with ThreadPoolExecutor(4) as callers:
+            doomed = callers.submit(pool.render, replace(job, page=_DiesWhenUnpickled()))
+            waiting = [callers.submit(pool.render, job) for _ in range(3)]  # they queue for the one worker
+            pdfs = [future.result(timeout=120) for future in waiting]
+            with pytest.raises(AttributeError):  # rendered here after the worker died: not a page
+                doomed.result(timeout=120)
+    finally:
+        pool.close()
+    for pdf in pdfs:
+        assert validate_pdf(pdf, root_der=root.cert_der).intact

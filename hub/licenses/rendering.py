@@ -17,7 +17,6 @@ import hashlib
 import logging
 import multiprocessing
 import os
-import queue
 import threading
 from dataclasses import dataclass
 
@@ -71,8 +70,8 @@ class RenderPool:
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
-        self._lock = threading.Lock()
+        self._idle: list[_Worker] = []
+        self._changed = threading.Condition()  # a worker came back idle, or one retired (room to start one)
         self._started = 0
 
     def render(self, job: RenderJob) -> bytes:
@@ -88,33 +87,42 @@ class RenderPool:
                 raise
             log.warning("a rendering worker died; rendering here, a new worker starts with the next job")
             return render_job(job)
-        self._idle.put(worker)
+        with self._changed:
+            self._idle.append(worker)
+            self._changed.notify()
         if not ok:
             raise result
         return result
 
     def _retire(self, worker: _Worker) -> None:
         worker.stop()
-        with self._lock:
+        self._forget_one()
+
+    def _forget_one(self) -> None:
+        """One worker fewer: a caller waiting for a worker may start a new one."""
+        with self._changed:
             self._started -= 1
+            self._changed.notify()
 
     def _checkout(self) -> _Worker:
+        """Take an idle worker, or start one while the pool has room, or wait for either."""
+        with self._changed:
+            while not self._idle and self._started >= self.workers:
+                self._changed.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._started += 1
         try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
-        with self._lock:
-            start = self._started < self.workers
-            self._started += start
-        return _Worker.start() if start else self._idle.get()
+            return _Worker.start()
+        except BaseException:
+            self._forget_one()
+            raise
 
     def close(self) -> None:
         """Stop the idle workers (busy ones stop at exit: they are daemon processes)."""
-        while True:
-            try:
-                worker = self._idle.get_nowait()
-            except queue.Empty:
-                return
+        with self._changed:
+            idle, self._idle = self._idle, []
+        for worker in idle:
             self._retire(worker)
 
 
@@ -150,7 +158,10 @@ class _Worker:
 
 def _serve(connection) -> None:
     """A worker process: render each job received, send back (True, PDF) or (False, error)."""
-    warm_up()
+    try:
+        warm_up()
+    except Exception:  # noqa: BLE001 - a missing font, say: every job then answers with the error
+        log.exception("rendering worker could not warm up")
     while True:
         try:
             job = connection.recv()
