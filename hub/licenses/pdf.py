@@ -24,7 +24,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfdoc, pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
-from hub.licenses.fonts import Fonts, cjk_fonts
+from hub.licenses.fonts import Fonts, KeptSubset, cjk_fonts
 from hub.licenses.qrimage import dark_runs, qr_matrix
 from hub.licenses.seal import draw_seal
 
@@ -133,6 +133,8 @@ class _FastFlate(pdfdoc.PDFStreamFilterZCompress):
     """Flate at zlib level 1: glyph outlines hardly compress better at level 6 (+5% size), at 3x the time."""
 
     def encode(self, text):
+        if isinstance(text, KeptSubset):  # a subset of fixed wording: compressed once for every page
+            return text.flate()
         return zlib.compress(text.encode("utf8") if isinstance(text, str) else text, 1)
 
 
@@ -215,7 +217,7 @@ def _style(doc: LicensePdf) -> _TypeStyle:
 def _table(canvas: Canvas, rows: Sequence[_Row], fonts: Fonts) -> None:
     """Draw the rows from TABLE_TOP down; values wrap, and shrink if the whole would not fit."""
     labels = [_label_lines(row, fonts.regular) for row in rows]
-    values = _fit_values(rows, labels, fonts.regular)
+    values = _fit_values(rows, labels, fonts.values)
     canvas.saveState()
     canvas.setStrokeColorRGB(*RULE)
     canvas.setLineWidth(0.5)
@@ -223,7 +225,7 @@ def _table(canvas: Canvas, rows: Sequence[_Row], fonts: Fonts) -> None:
     canvas.line(LEFT, y, RIGHT, y)
     for label, value in zip(labels, values):
         _draw_lines(canvas, label, LEFT + PAD_X, y - PAD_Y, fonts.regular)
-        _draw_lines(canvas, value, LEFT + LABEL_WIDTH + PAD_X, y - PAD_Y, fonts.regular)
+        _draw_lines(canvas, value, LEFT + LABEL_WIDTH + PAD_X, y - PAD_Y, fonts.values)
         y -= _row_height(label, value)
         canvas.line(LEFT, y, RIGHT, y)
     canvas.line(LEFT + LABEL_WIDTH, TABLE_TOP, LEFT + LABEL_WIDTH, y)
