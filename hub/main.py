@@ -37,6 +37,7 @@ from hub.core.settings import Settings
 from hub.core.storage import S3Store, open_store
 from hub.licenses.artifacts import Artifacts
 from hub.licenses.router import router as licenses_router
+from hub.licenses.router import issue as issue_endpoint
 from hub.licenses.verify_router import router as verify_router
 from hub.licenses.verify_router import verify as verify_endpoint
 from hub.licenses.types import load_license_types
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         app.include_router(demo_identity_router)
     serve_ahead(app, "/exchange/{source_id}/query", exchange_query, ["POST"])  # the hot paths
     serve_ahead(app, "/verify", verify_endpoint, ["POST"])
+    serve_ahead(app, "/licenses", issue_endpoint, ["POST"])
     _add_probes(app)
     return app
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import zxingcpp
 from PIL import Image
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select, update
 
@@ -238,3 +239,45 @@ def test_bulk_allocation_opens_the_next_list_pair_at_half_full(hub, departments)
     assert sorted(no for no, _ in rows) == [newest] * 3 + [newest + 1] * 7
     assert counts[newest] == FILL_LIMIT and counts[newest + 1] == 7
     assert len(set(rows)) == 10
+
+
+def test_issuance_moves_to_the_next_list_when_the_open_one_fills(hub, departments):
+    market, lists = departments["market"], StatusList.__table__
+    headers = bearer(hub, departments["market"])
+    assert hub.client.post("/licenses", json=business_license_request(), headers=headers).status_code == 201
+    with hub.app.state.session_factory.begin() as session:  # the list this process has seen open fills up
+        newest = session.scalar(select(func.max(lists.c.list_no)).where(lists.c.issuer_department_id == market["id"]))
+        session.execute(update(lists).where(lists.c.issuer_department_id == market["id"], lists.c.list_no == newest)
+                        .values(allocated=FILL_LIMIT - 1))
+    ids = [hub.client.post("/licenses", json=business_license_request(), headers=headers).json()["id"]
+           for _ in range(3)]
+    with hub.app.state.session_factory() as session:
+        placed = session.scalars(select(License.status_list_no).where(License.identifier.in_(ids))
+                                 .order_by(License.serial)).all()
+        allocated = session.scalar(select(lists.c.allocated).where(
+            lists.c.issuer_department_id == market["id"], lists.c.list_no == newest, lists.c.purpose == "revocation"))
+    assert placed == [newest, newest + 1, newest + 1] and allocated == FILL_LIMIT
+
+
+def test_concurrent_issuances_get_distinct_serials_and_indexes(hub, departments):
+    headers = bearer(hub, departments["market"])
+
+    def issue(_):
+        return hub.client.post("/licenses", json=business_license_request(), headers=headers)
+
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(issue, range(24)))
+    assert [r.status_code for r in responses] == [201] * 24, [r.text for r in responses if r.status_code != 201]
+    ids = [r.json()["id"] for r in responses]
+    with hub.app.state.session_factory() as session:
+        rows = session.execute(select(License.serial, License.status_list_no, License.status_index)
+                               .where(License.identifier.in_(ids))).all()
+    assert len({serial for serial, _, _ in rows}) == 24 and len({(n, i) for _, n, i in rows}) == 24
+
+
+def test_openapi_describes_the_issuance_body_and_its_idempotency_key(hub):
+    operation = hub.client.get("/openapi.json").json()["paths"]["/licenses"]["post"]
+    assert "201" in operation["responses"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert set(body["properties"]) >= {"type", "holder", "data"}
+    assert [p["name"] for p in operation["parameters"]] == ["Idempotency-Key"]

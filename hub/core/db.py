@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -76,19 +77,45 @@ def make_session_factory(engine: Engine, *, info: dict | None = None) -> session
     return sessionmaker(engine, expire_on_commit=False, info=info or {})
 
 
+def counts_at_once(session: Session) -> bool:
+    """Whether counters the session's transaction needs are bumped by statements of their own (PostgreSQL).
+
+    A counter row many requests bump (a serial, a list's fill) stays locked from its UPDATE until the
+    transaction commits: every other request for it waits that long, and under load the holder's
+    transaction is slow (its thread shares the GIL with the others). Bumped in a statement that
+    commits by itself, the row is locked only while PostgreSQL runs that statement. SQLite has one
+    writer at a time anyway, and a second connection would wait for the session's own write lock.
+    """
+    return session.get_bind().dialect.name == "postgresql"
+
+
+@contextmanager
+def at_once(session: Session) -> Iterator[Connection]:
+    """A connection beside the session's whose every statement commits at once (see counts_at_once)."""
+    with session.get_bind().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        yield connection
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """Yield the request's session: commit when the handler returns, roll back when it raises."""
-    with request.app.state.session_factory() as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            discard_written_objects(session)
-            raise
-        session.info.pop("written_objects", None)
-        for callback in session.info.pop("after_commit", []):
-            callback()
+    with request.app.state.session_factory() as session, transaction(session):
+        yield session
+
+
+@contextmanager
+def transaction(session: Session) -> Iterator[Session]:
+    """A request's transaction: commit when the block ends, roll back (and delete the objects it
+    wrote) when it raises; after the commit, run the callbacks registered with after_commit."""
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        discard_written_objects(session)
+        raise
+    session.info.pop("written_objects", None)
+    for callback in session.info.pop("after_commit", []):
+        callback()
 
 
 def after_commit(session: Session, callback) -> None:

@@ -107,10 +107,21 @@ async def read_json(request: Request) -> Any:
 
 
 def parse_body(model: type[ModelT], raw: bytes) -> ModelT:
-    """Validate a raw JSON body against a pydantic model: malformed JSON is a 400, a bad field a 422."""
+    """Validate a raw JSON body against a pydantic model: malformed JSON is a 400, a bad field a 422
+    (located under "body", as FastAPI locates them)."""
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
         if any(error["type"] == "json_invalid" for error in exc.errors()):
             raise BadRequest("The body is not valid JSON.") from None
-        raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
+        errors = exc.errors(include_url=False, include_context=False)
+        raise RequestValidationError([error | {"loc": ("body", *error["loc"])} for error in errors]) from None
+
+
+def header_value(request: Request, name: str, *, max_length: int) -> str | None:
+    """An optional header of 1 to max_length characters; another length is a 422, as FastAPI's Header() has it."""
+    value = request.headers.get(name)
+    if value is not None and not 1 <= len(value) <= max_length:
+        raise RequestValidationError([{"loc": ("header", name), "type": "string_length",
+                                       "msg": f"{name} must have 1 to {max_length} characters"}])
+    return value

@@ -7,14 +7,14 @@ import logging
 from datetime import date, datetime, timedelta
 
 import orjson
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.audit.service import AuditEvent, record, session_pepper
 from hub.auth.tokens import Principal
-from hub.core.db import after_commit, new_id
+from hub.core.db import after_commit, at_once, counts_at_once, new_id
 from hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from hub.core.idempotency import IdempotencyConflict  # re-exported: batches import it from here
 from hub.core.ids import is_valid_credit_code, is_valid_resident_id, mask_identity
@@ -193,7 +193,11 @@ def _validity(license_type: LicenseType, request, now: datetime) -> tuple[date, 
 
 
 def _next_serial_or_conflict(session: Session, issuer_code: str, type_code: str, year: int) -> int:
-    serials = reserve_serials(session, issuer_code=issuer_code, type_code=type_code, year=year, count=1)
+    if counts_at_once(session):  # the counter is not held locked until the license commits
+        with at_once(session) as connection:
+            serials = _bump_serials(connection, issuer_code=issuer_code, type_code=type_code, year=year, count=1)
+    else:
+        serials = reserve_serials(session, issuer_code=issuer_code, type_code=type_code, year=year, count=1)
     if not serials:
         raise Conflict("The yearly serial range of this license type is exhausted for this issuer.")
     return serials[0]
@@ -216,9 +220,35 @@ def reserve_serials(session: Session, *, issuer_code: str, type_code: str, year:
             last = count
         except IntegrityError:
             last = session.execute(bump).scalar_one()
+    return _taken(session, last, count, issuer_code=issuer_code, type_code=type_code, year=year)
+
+
+_COUNTERS = SerialCounter.__table__
+_UPSERT = postgresql.insert(_COUNTERS).values(issuer_code=bindparam("issuer_code"), type_code=bindparam("type_code"),
+                                             year=bindparam("year"), last=bindparam("count"))
+_BUMP = _UPSERT.on_conflict_do_update(index_elements=list(_COUNTERS.primary_key),
+                                      set_={"last": _COUNTERS.c.last + _UPSERT.excluded.last}
+                                      ).returning(_COUNTERS.c.last)
+
+
+def _bump_serials(connection: Connection, *, issuer_code: str, type_code: str, year: int, count: int) -> range:
+    """reserve_serials in one PostgreSQL statement (an upsert), on a connection that commits it at once.
+
+    A serial taken so, for a license whose transaction then fails, is not handed out again: a gap.
+    """
+    last = connection.execute(_BUMP, {"issuer_code": issuer_code, "type_code": type_code, "year": year,
+                                      "count": count}).scalar_one()
+    return _taken(connection, last, count, issuer_code=issuer_code, type_code=type_code, year=year)
+
+
+def _taken(executor: Session | Connection, last: int, count: int, *, issuer_code: str, type_code: str,
+           year: int) -> range:
+    """The serials up to `last` that fit the yearly range; the counter is set back to the range's end."""
     limit = 10 ** SERIAL_DIGITS - 1
     if last > limit:  # give back what does not fit, so the counter never passes the range
-        session.execute(update(counters).where(key).values(last=limit))
+        key = ((_COUNTERS.c.issuer_code == issuer_code) & (_COUNTERS.c.type_code == type_code)
+               & (_COUNTERS.c.year == year))
+        executor.execute(update(_COUNTERS).where(key).values(last=limit))
     first = last - count + 1
     return range(year * 10 ** SERIAL_DIGITS + first, year * 10 ** SERIAL_DIGITS + min(last, limit) + 1)
 
@@ -239,7 +269,7 @@ def license_artifact(session: Session, artifacts: Artifacts, identifier: str, na
 
 def license_out(session: Session, row: License, *, types: dict[str, LicenseType], base_url: str) -> LicenseOut:
     """Shape a license for its issuer or the operator."""
-    department = get_department(session, row.issuer_department_id)
+    department = department_by_id(session, row.issuer_department_id)  # cached: departments are not edited
     license_type = types.get(row.type_code)
     self_url = f"{base_url}/licenses/{row.identifier}"
     return LicenseOut(

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.core.db import at_once, counts_at_once
 from hub.core.errors import HubError, NotFound
 from hub.status.tables import StatusEntry, StatusList
 from hub.trust.service import load_root
@@ -37,9 +38,37 @@ class StatusListFull(HubError):
 
 def allocate_index(session: Session, *, department_id: str, issuer_code: str, license_id: str,
                    now: datetime) -> tuple[int, int]:
-    """Give a license a random free index in the issuer's open list pair (not sequential: herd privacy)."""
-    return allocate_indexes(session, department_id=department_id, issuer_code=issuer_code,
-                            license_ids=[license_id], now=now)[0]
+    """Give a license a random free index in the issuer's open list pair (not sequential: herd privacy).
+
+    On PostgreSQL the open list's count is raised by a statement that commits at once, so concurrent
+    issuers do not queue on its row until each license commits; a license whose transaction then
+    fails leaves the count one higher than the entries (the list counts as full a little early).
+    """
+    if counts_at_once(session):
+        list_no = _count_in_at_once(session, department_id, issuer_code)
+        if list_no is not None:
+            return _draw(session, department_id, list_no, [license_id])[license_id]
+    (ref,) = allocate_indexes(session, department_id=department_id, issuer_code=issuer_code,
+                              license_ids=[license_id], now=now)
+    _open_lists[department_id] = ref[0]
+    return ref
+
+
+_open_lists: dict[str, int] = {}  # department id -> its open list's number, as last seen by this process
+
+
+def _count_in_at_once(session: Session, department_id: str, issuer_code: str) -> int | None:
+    """Count one allocation in the list last seen open, if it is still open (below half full)."""
+    list_no = _open_lists.get(department_id)
+    if list_no is None:
+        return None
+    with at_once(session) as connection:
+        allocated = connection.execute(_COUNT_IN, {"list_id": list_id(issuer_code, list_no, "revocation"),
+                                                   "wanted": 1}).scalar()
+    if allocated is None:  # full: the next pair opens in the session's transaction
+        _open_lists.pop(department_id, None)
+        return None
+    return list_no
 
 
 def allocate_indexes(session: Session, *, department_id: str, issuer_code: str, license_ids: Sequence[str],

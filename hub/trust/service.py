@@ -11,7 +11,7 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from hub.core.errors import HubError
@@ -67,6 +67,9 @@ def _active_select(purpose: str, department_id: str | None = None, *, columns: t
     if department_id is not None:
         query = query.where(HubKey.department_id == department_id)
     return query.order_by(HubKey.created_at.desc()).limit(1)
+
+
+_ACTIVE_ISSUER_KID = _active_select("issuer", bindparam("department_id"), columns=(HubKey.kid,))  # built once
 
 
 def _active(session: Session, purpose: str, department_id: str | None = None) -> HubKey | None:
@@ -136,7 +139,7 @@ class KeyRing:
         Which key is active is read every time (a rotation or a revocation holds at once); the key row
         itself, with its encrypted private key, is loaded only for a key not yet decrypted here.
         """
-        kid = session.scalar(_active_select("issuer", department_id, columns=(HubKey.kid,)))
+        kid = session.scalar(_ACTIVE_ISSUER_KID, {"department_id": department_id})
         signer = self._signers.get(kid) if kid is not None else None
         if signer is not None:
             return signer
