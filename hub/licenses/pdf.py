@@ -25,7 +25,8 @@ from reportlab.pdfbase import pdfdoc, pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
 from hub.licenses.fonts import Fonts, KeptSubset, cjk_fonts
-from hub.licenses.qrimage import dark_runs, qr_matrix
+from hub.licenses import qrencode
+from hub.licenses.qrimage import BORDER
 from hub.licenses.seal import draw_seal
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
@@ -331,10 +332,9 @@ def _may_break(text: str, i: int) -> bool:
 
 def _qr(canvas: Canvas, qr_text: str, fonts: Fonts) -> None:
     """Draw the QR code as one filled path of dark runs (vector, no raster image), with its caption."""
-    matrix = qr_matrix(qr_text)
-    count = len(matrix)
-    module = QR_SYMBOL / (count - 8)  # the matrix includes a 4-module quiet zone on each side
-    size = module * count
+    symbol = qrencode.encode(qr_text)
+    module = QR_SYMBOL / symbol.size
+    size = module * (symbol.size + 2 * BORDER)  # with its quiet zone
     x, y = LEFT, QR_BOTTOM
     canvas.saveState()
     canvas.setFillColorRGB(1, 1, 1)
@@ -344,7 +344,7 @@ def _qr(canvas: Canvas, qr_text: str, fonts: Fonts) -> None:
     canvas.setFillColorRGB(0, 0, 0)
     # One path, filled once: adjacent runs merge without anti-aliasing seams. Written as literal
     # operators because reportlab's float formatting of ~900 rectangles would double the render time.
-    canvas.addLiteral(" ".join(f"{start} {row} {length} 1 re" for row, start, length in dark_runs(matrix)) + " f")
+    canvas.addLiteral(" ".join(f"{x} {y} {length} 1 re" for y, x, length in symbol.dark_runs(BORDER)) + " f")
     canvas.restoreState()
     canvas.setFont(fonts.regular, 9)
     canvas.setFillColorRGB(*INK)

@@ -41,6 +41,18 @@ class Symbol:
     def size(self) -> int:
         return 17 + 4 * self.version
 
+    def dark_runs(self, offset: int = 0) -> list[tuple[int, int, int]]:
+        """(row, first column, length) of each horizontal run of dark modules; `offset` is added to
+        the row and the column (a quiet zone's width)."""
+        runs = []
+        for y, row in enumerate(self.rows, offset):
+            x = offset
+            for run in format(row, f"0{self.size}b").split("0"):
+                if run:
+                    runs.append((y, x, len(run)))
+                x += len(run) + 1
+        return runs
+
     def matrix(self, border: int) -> tuple[tuple[bool, ...], ...]:
         """Return the modules as booleans, with `border` light modules around them."""
         width = self.size + 2 * border

@@ -1,14 +1,13 @@
 """Render QR text as PNG and SVG images (ISO/IEC 18004, error correction M, alphanumeric mode).
 
 The symbol is built once per text by `hub.licenses.qrencode` (the same symbol qrcode builds, several
-times faster); the PNG, the SVG and the PDF all draw its module matrix.
+times faster); the PNG, the SVG and the PDF all draw its modules.
 """
 
 from __future__ import annotations
 
 import functools
 import io
-import re
 import zlib
 
 import qrcode
@@ -19,7 +18,6 @@ from hub.licenses import qrencode
 
 BOX = 8  # pixels per module in the PNG
 BORDER = 4  # quiet zone, in modules (ISO/IEC 18004 §9.1)
-_DARK_RUN = re.compile(rb"\x01+")
 _MODULE_BYTES = bytes.maketrans(b"\x00\x01", b"\xff\x00")  # a light module: 8 white pixels
 
 
@@ -39,16 +37,15 @@ def qr_version(text: str) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def qr_matrix(text: str) -> tuple[tuple[bool, ...], ...]:
-    """The symbol's modules, quiet zone included; cached because the PNG, the SVG and the PDF of a
-    license all draw the same symbol."""
-    return qrencode.encode(text).matrix(BORDER)
+def qr_symbol(text: str) -> qrencode.Symbol:
+    """The text's symbol; cached because the PNG and the SVG of a license draw the same symbol."""
+    return qrencode.encode(text)
 
 
 def render(text: str) -> tuple[bytes, bytes]:
     """Return (PNG, SVG) images of the text's QR symbol."""
-    matrix = qr_matrix(text)
-    return _png(matrix), _svg(matrix)
+    symbol = qr_symbol(text)
+    return _png(symbol.matrix(BORDER)), _svg(symbol)
 
 
 def _png(matrix) -> bytes:
@@ -61,19 +58,13 @@ def _png(matrix) -> bytes:
     return buffer.getvalue()
 
 
-def _svg(matrix) -> bytes:
-    size = len(matrix)
-    path = "".join(f"M{x},{y}h{length}v1h-{length}z" for y, x, length in dark_runs(matrix))
+def _svg(symbol: qrencode.Symbol) -> bytes:
+    size = symbol.size + 2 * BORDER
+    path = "".join(f"M{x},{y}h{length}v1h-{length}z" for y, x, length in symbol.dark_runs(BORDER))
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" '
             f'viewBox="0 0 {size} {size}" width="{size * BOX}" height="{size * BOX}" shape-rendering="crispEdges">'
             f'<rect width="{size}" height="{size}" fill="#fff"/><path d="{path}" fill="#000"/></svg>\n').encode()
 
-
-def dark_runs(matrix):
-    """Yield (row, first column, length) for each horizontal run of dark modules."""
-    for row, modules in enumerate(matrix):
-        for run in _DARK_RUN.finditer(bytes(modules)):  # a row of booleans as bytes 0/1
-            yield row, run.start(), run.end() - run.start()
 
 
 def qr_png(text: str) -> bytes:
