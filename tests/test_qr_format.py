@@ -395,3 +395,16 @@ def test_qr_images_scan_back_to_the_text(keys):
     assert [r.text for r in scanned] == [text]
     assert svg.startswith(b"<?xml") and b"<path d=\"M" in svg
     assert qrimage.qr_version(text) == qrimage.make_qr(text).version <= 10
+
+
+def test_mask_penalty_is_the_score_qrcode_gives():
+    rng = random.Random(783)
+    for n in (21, 25, 45, 57):
+        for trial in range(12):
+            if trial % 2:  # long runs, blocks and finder-like patterns are common in structured rows
+                rows = [rng.choice((0, (1 << n) - 1, 0b10111010000 << rng.randrange(n - 10), rng.getrandbits(n)))
+                        for _ in range(n)]
+            else:
+                rows = [rng.getrandbits(n) for _ in range(n)]
+            modules = [[bool(row >> (n - 1 - c) & 1) for c in range(n)] for row in rows]
+            assert qrencode._penalty(qrencode._flat(rows, n), n) == qrcode.util.lost_point(modules), (n, trial)

@@ -9,9 +9,10 @@ scores each placement module by module (~20 ms for the version 10 license QR). H
   version information) is taken from qrcode's own routines once and kept;
 - the data bits are an integer, and Reed-Solomon remainders come from a table of 256 byte strings
   per generator polynomial (one shift and one XOR per data codeword);
-- rows are integers (column 0 the most significant bit): a mask is one XOR per row, and the four
-  penalty rules (§7.8.3) are counted with bit operations over the rows (and a substring count),
-  with the format and version areas left light, exactly as qrcode scores its test placements.
+- rows are integers (column 0 the most significant bit); to score a mask the whole symbol is one
+  integer (row r in bits r*n to r*n + n - 1), so a mask is one XOR, and each of the four penalty
+  rules (§7.8.3) is a few shifts, ANDs and bit counts over all rows and columns at once, with the
+  format and version areas left light, exactly as qrcode scores its test placements.
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ def encode(text: str) -> Symbol:
     version = _version(len(values))
     layout = _layout(version)
     data = layout.place(_codewords(values, version))
-    scores = [_penalty([f | (d ^ m) for f, d, m in zip(layout.test_rows, data, masks)], layout.size)
-              for masks in layout.masks]
+    flat = _flat(data, layout.size)
+    scores = [_penalty(layout.test_flat | (flat ^ masks), layout.size) for masks in layout.masks_flat]
     mask = scores.index(min(scores))  # the first of equal scores, as qrcode picks
     rows = tuple(f | (d ^ m) for f, d, m in zip(layout.final_rows[mask], data, layout.masks[mask]))
     return Symbol(version, mask, rows)
@@ -155,6 +156,14 @@ def _remainder(data: bytes, degree: int) -> bytes:
     return remainder.to_bytes(degree, "big")
 
 
+def _flat(rows, n: int) -> int:
+    """The rows of an n-module symbol as one integer: row r in bits r*n .. r*n + n - 1."""
+    value = 0
+    for r, row in enumerate(rows):
+        value |= row << (r * n)
+    return value
+
+
 def _bits(row) -> int:
     value = 0
     for module in row:
@@ -171,6 +180,8 @@ class _Layout:
     final_rows: tuple[tuple[int, ...], ...]  # per mask: function patterns with format and version information
     masks: tuple[tuple[int, ...], ...]  # per mask: the data modules the mask flips
     order: tuple[tuple[int, int], ...]  # data modules in placement order (§7.7.3): (row, bit)
+    test_flat: int  # test_rows as one integer (see _flat)
+    masks_flat: tuple[int, ...]  # masks, each as one integer
 
     def place(self, codewords: bytes) -> list[int]:
         """Lay the codeword bits out in their modules; the remainder bits stay light."""
@@ -213,7 +224,8 @@ def _layout(version: int) -> _Layout:
         area = [_bits(m is not None for m in row) for row in info.modules]
         bits = [_bits(bool(m) for m in row) for row in info.modules]
         final_rows.append(tuple((t & ~a) | b for t, a, b in zip(test_rows, area, bits)))
-    return _Layout(size, test_rows, tuple(final_rows), tuple(masks), _order(modules, size))
+    return _Layout(size, test_rows, tuple(final_rows), tuple(masks), _order(modules, size),
+                   _flat(test_rows, size), tuple(_flat(mask, size) for mask in masks))
 
 
 def _order(modules, size: int) -> tuple[tuple[int, int], ...]:
@@ -229,47 +241,55 @@ def _order(modules, size: int) -> tuple[tuple[int, int], ...]:
     return tuple(order)
 
 
-def _penalty(rows: list[int], n: int) -> int:
-    """Score a placement by the four penalty rules, exactly as qrcode.util.lost_point counts them."""
-    full = (1 << n) - 1
-    inverse = [~row & full for row in rows]
-    same = [~(top ^ bottom) & full for top, bottom in zip(rows, rows[1:])]  # vertical neighbours alike
-    return _n1(rows, same, n) + 3 * _n2(rows, same, n) + 40 * _n3(rows, inverse, n) + _n4(rows, n)
+def _penalty(m: int, n: int) -> int:
+    """Score a placement (the symbol as one integer, see _flat) by the four penalty rules, exactly as
+    qrcode.util.lost_point counts them. Shifting by 1 lines a module up with its right neighbour, by
+    n with the one below; the masks keep only the positions where the neighbours are in the symbol."""
+    planes = _planes(n)
+    light = ~m & planes.full
+    alike_down = ~(m ^ (m >> n)) & planes.upper  # like the module below
+    alike_right = ~(m ^ (m >> 1)) & planes.inner  # like the module to the right
+    # Rule 1: runs of L >= 5 like modules score L - 2: a run holds L - 4 windows of five alike (four
+    # "alike" bits in a row), and its last window (none after it) scores 2 more.
+    rows = alike_right & (alike_right >> 1) & (alike_right >> 2) & (alike_right >> 3)
+    columns = alike_down & (alike_down >> n) & (alike_down >> 2 * n) & (alike_down >> 3 * n)
+    n1 = (rows.bit_count() + 2 * (rows & ~(rows >> 1)).bit_count()
+          + columns.bit_count() + 2 * (columns & ~(columns >> n)).bit_count())
+    # Rule 2: 2x2 blocks of one colour, overlapping ones each counted.
+    n2 = (alike_down & (alike_down >> 1) & alike_right).bit_count()
+    # Rule 3: 1:1:3:1:1 dark-light patterns with four light modules on one side, in rows and columns.
+    n3 = 0
+    for pattern in _FINDER_LIKE:
+        across, down = planes.across11, planes.down11
+        for t, dark in enumerate(pattern):
+            modules = m if dark else light
+            across &= modules >> (10 - t)
+            down &= modules >> (t * n)
+        n3 += across.bit_count() + down.bit_count()
+    # Rule 4: the share of dark modules, by steps of 5% away from half.
+    n4 = int(abs(float(m.bit_count()) / (n * n) * 100 - 50) / 5) * 10
+    return n1 + 3 * n2 + 40 * n3 + n4
 
 
-def _n1(rows: list[int], same: list[int], n: int) -> int:
-    """Runs of L >= 5 like modules score L - 2: a run is L - 1 set bits of "alike", in windows of 4."""
-    score, inner = 0, (1 << (n - 1)) - 1
-    for row in rows:
-        alike = ~(row ^ (row >> 1)) & inner
-        windows = alike & (alike >> 1) & (alike >> 2) & (alike >> 3)
-        score += windows.bit_count() + 2 * (windows & ~(windows >> 1)).bit_count()
-    columns = [a & b & c & d for a, b, c, d in zip(same, same[1:], same[2:], same[3:])]
-    for windows, below in zip(columns, columns[1:] + [0]):
-        score += windows.bit_count() + 2 * (windows & ~below).bit_count()
-    return score
+_FINDER_LIKE = ((1, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0), (0, 0, 0, 0, 1, 0, 1, 1, 1, 0, 1))
 
 
-def _n2(rows: list[int], same: list[int], n: int) -> int:
-    """2x2 blocks of one colour, overlapping ones each counted."""
-    inner = (1 << (n - 1)) - 1
-    return sum((alike & (alike >> 1) & ~(top ^ (top >> 1)) & inner).bit_count() for top, alike in zip(rows, same))
+@dataclass(frozen=True)
+class _Planes:
+    """Where the neighbours that each penalty rule compares are inside an n-module symbol (see _flat)."""
+
+    full: int  # every module
+    upper: int  # every module but the last row's: those with a module below
+    inner: int  # every module but the last column's: those with a module to the right
+    across11: int  # where eleven modules fit to the right in the row (rule 3, rows)
+    down11: int  # where eleven modules fit below in the column (rule 3, columns)
 
 
-def _n3(rows: list[int], inverse: list[int], n: int) -> int:
-    """1:1:3:1:1 dark-light patterns with four light modules on one side, in rows and in columns."""
-    text = " ".join(format(row, f"0{n}b") for row in rows)
-    count = text.count("10111010000") + text.count("00001011101")  # neither overlaps itself
-    dark, light = rows, inverse
-    for r in range(n - 10):  # columns: eleven rows at a time, all columns at once
-        core = light[r + 1] & dark[r + 4] & light[r + 5] & dark[r + 6]
-        count += (core & dark[r] & dark[r + 2] & dark[r + 3]
-                  & light[r + 7] & light[r + 8] & light[r + 9] & light[r + 10]).bit_count()
-        count += (core & light[r] & light[r + 2] & light[r + 3]
-                  & dark[r + 7] & dark[r + 8] & light[r + 9] & dark[r + 10]).bit_count()
-    return count
+@functools.cache
+def _planes(n: int) -> _Planes:
+    def rows(row_bits: int, count: int) -> int:
+        return _flat([row_bits] * count, n)
 
-
-def _n4(rows: list[int], n: int) -> int:
-    dark = sum(row.bit_count() for row in rows)
-    return int(abs(float(dark) / (n * n) * 100 - 50) / 5) * 10
+    full, inner, across = (1 << n) - 1, (1 << (n - 1)) - 1, (1 << (n - 10)) - 1
+    return _Planes(full=rows(full, n), upper=rows(full, n - 1), inner=rows(inner, n),
+                   across11=rows(across, n), down11=rows(full, n - 10))
