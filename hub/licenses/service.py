@@ -56,7 +56,7 @@ def issue_license(session: Session, request: LicenseIssue, *, principal: Princip
                   keyring: KeyRing, artifacts: Artifacts | None, idempotency_key: str | None,
                   now: datetime) -> tuple[License, bool]:
     """Issue one license; returns it and whether it was newly created (False: an idempotent replay)."""
-    digest = request_hash(request)
+    digest = request_hash(request) if idempotency_key is not None else ""
     if idempotency_key is not None:
         replay = _replay(session, principal.client_id, idempotency_key, digest)
         if replay is not None:
