@@ -260,19 +260,21 @@ def test_issuance_moves_to_the_next_list_when_the_open_one_fills(hub, department
 
 
 def test_concurrent_issuances_get_distinct_serials_and_indexes(hub, departments):
+    # 40 at once: as many as the server's thread pool runs, more than the database pool holds (each
+    # request also takes a counter connection on PostgreSQL, from a pool of its own)
     headers = bearer(hub, departments["market"])
 
     def issue(_):
         return hub.client.post("/licenses", json=business_license_request(), headers=headers)
 
-    with ThreadPoolExecutor(8) as pool:
-        responses = list(pool.map(issue, range(24)))
-    assert [r.status_code for r in responses] == [201] * 24, [r.text for r in responses if r.status_code != 201]
+    with ThreadPoolExecutor(40) as pool:
+        responses = list(pool.map(issue, range(40)))
+    assert [r.status_code for r in responses] == [201] * 40, [r.text for r in responses if r.status_code != 201]
     ids = [r.json()["id"] for r in responses]
     with hub.app.state.session_factory() as session:
         rows = session.execute(select(License.serial, License.status_list_no, License.status_index)
                                .where(License.identifier.in_(ids))).all()
-    assert len({serial for serial, _, _ in rows}) == 24 and len({(n, i) for _, n, i in rows}) == 24
+    assert len({serial for serial, _, _ in rows}) == 40 and len({(n, i) for _, n, i in rows}) == 40
 
 
 def test_openapi_describes_the_issuance_body_and_its_idempotency_key(hub):

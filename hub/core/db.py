@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -91,9 +93,28 @@ def counts_at_once(session: Session) -> bool:
 
 @contextmanager
 def at_once(session: Session) -> Iterator[Connection]:
-    """A connection beside the session's whose every statement commits at once (see counts_at_once)."""
-    with session.get_bind().connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+    """A connection beside the session's whose every statement commits at once (see counts_at_once).
+
+    It comes from a pool of its own: a request takes it while holding the session's connection, so
+    from one shared pool, enough concurrent requests would each hold one connection and wait forever
+    for a second. A counter connection is held for one statement and waits for nothing else.
+    """
+    with _counter_engine(session.get_bind()).connect() as connection:
         yield connection
+
+
+_counter_engines: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_counter_engines_lock = threading.Lock()
+
+
+def _counter_engine(engine: Engine) -> Engine:
+    with _counter_engines_lock:
+        counters = _counter_engines.get(engine)
+        if counters is None:
+            counters = _counter_engines[engine] = create_engine(
+                engine.url, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=12, pool_pre_ping=True)
+            event.listen(engine, "engine_disposed", lambda _engine: counters.dispose())
+    return counters
 
 
 def get_session(request: Request) -> Iterator[Session]:
