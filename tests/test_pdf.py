@@ -297,12 +297,15 @@ def test_missing_font_names_the_debian_package(monkeypatch, tmp_path):
         fonts.cjk_fonts()
 
 
-def test_render_workers_sign_pdfs_and_a_killed_worker_is_replaced(issuers, root):
-    issuer = issuers["business"]
+def _render_job(issuer, root) -> RenderJob:
     pkcs8 = issuer.private_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                              serialization.NoEncryption())
-    job = RenderJob(page=business_license(), key_pkcs8=pkcs8, certificate_der=issuer.cert_der,
-                    chain_der=(root.cert_der,), reason="签发营业执照", location="示例市", signer_name="示例市市场监督管理局")
+    return RenderJob(page=business_license(), key_pkcs8=pkcs8, certificate_der=issuer.cert_der,
+                     chain_der=(root.cert_der,), reason="签发营业执照", location="示例市", signer_name="示例市市场监督管理局")
+
+
+def test_render_workers_sign_pdfs_and_a_killed_worker_is_replaced(issuers, root):
+    job = _render_job(issuers["business"], root)
     pool, others = RenderPool(1), set(multiprocessing.active_children())  # others: the shared pool's
     try:
         pdfs = [pool.render(job)]
@@ -327,11 +330,7 @@ class _DiesWhenUnpickled:
 
 
 def test_callers_waiting_for_a_worker_that_dies_start_a_new_one(issuers, root):
-    issuer = issuers["business"]
-    pkcs8 = issuer.private_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                             serialization.NoEncryption())
-    job = RenderJob(page=business_license(), key_pkcs8=pkcs8, certificate_der=issuer.cert_der,
-                    chain_der=(root.cert_der,), reason="签发营业执照", location="示例市", signer_name="示例市市场监督管理局")
+    job = _render_job(issuers["business"], root)
     pool = RenderPool(1)
     try:
         with ThreadPoolExecutor(4) as callers:

@@ -126,25 +126,31 @@ class KeptSubset(bytes):
         return self.flated
 
 
-def _keep_subsets(face) -> None:
-    """Build each subset of this face once: the same glyph list gives the same (immutable) subset."""
-    kept: dict[tuple[int, ...], KeptSubset] = {}
-    lock = threading.Lock()  # pages may render in several threads (see hub.licenses.rendering)
-    make = face.makeSubset
+class _Kept:
+    """At most KEPT_SUBSETS values by key, the oldest dropped first; safe to share between threads
+    (pages may render in several, see hub.licenses.rendering)."""
 
-    def make_subset(subset) -> KeptSubset:
-        key = tuple(subset)
-        with lock:
-            found = kept.get(key)
+    def __init__(self) -> None:
+        self._values: dict = {}
+        self._lock = threading.Lock()
+
+    def get(self, key, make):
+        """The value kept for key, made (outside the lock) and kept if there is none."""
+        with self._lock:
+            found = self._values.get(key)
         if found is not None:
             return found
-        made = KeptSubset(make(subset))
-        with lock:
-            if len(kept) >= KEPT_SUBSETS:
-                kept.pop(next(iter(kept)))
-            return kept.setdefault(key, made)
+        made = make()
+        with self._lock:
+            if len(self._values) >= KEPT_SUBSETS:
+                self._values.pop(next(iter(self._values)))
+            return self._values.setdefault(key, made)
 
-    face.makeSubset = make_subset
+
+def _keep_subsets(face) -> None:
+    """Build each subset of this face once: the same glyph list gives the same (immutable) subset."""
+    kept, make = _Kept(), face.makeSubset
+    face.makeSubset = lambda subset: kept.get(tuple(subset), lambda: KeptSubset(make(subset)))
 
 
 def _keep_widths(font: TTFont) -> None:
@@ -154,25 +160,14 @@ def _keep_widths(font: TTFont) -> None:
     PDFArray of the subset's glyph widths) is swapped for the bytes that array formats to, which
     reportlab writes as they are.
     """
-    written: dict[tuple, bytes] = {}
-    lock = threading.Lock()
-    add_objects = font.addObjects
+    written, add_objects = _Kept(), font.addObjects
 
     def add_objects_keeping_widths(doc) -> None:
         state = font.state.get(doc)
         names = [font.getSubsetInternalName(n, doc)[1:] for n in range(len(state.subsets))] if state else []
         add_objects(doc)
         for name in names:
-            pdf_font = doc.idToObject[name]
-            key = tuple(pdf_font.Widths.sequence)
-            with lock:
-                text = written.get(key)
-            if text is None:
-                text = pdf_font.Widths.format(doc)
-                with lock:
-                    if len(written) >= KEPT_SUBSETS:
-                        written.pop(next(iter(written)))
-                    written[key] = text
-            pdf_font.Widths = text
+            widths = doc.idToObject[name].Widths
+            doc.idToObject[name].Widths = written.get(tuple(widths.sequence), lambda: widths.format(doc))
 
     font.addObjects = add_objects_keeping_widths
