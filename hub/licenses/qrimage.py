@@ -66,7 +66,6 @@ def _svg(symbol: qrencode.Symbol) -> bytes:
             f'<rect width="{size}" height="{size}" fill="#fff"/><path d="{path}" fill="#000"/></svg>\n').encode()
 
 
-
 def qr_png(text: str) -> bytes:
     """Render a PNG."""
     return render(text)[0]

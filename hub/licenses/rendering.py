@@ -1,7 +1,7 @@
 """Render the PAdES-signed PDFs of licenses in worker processes.
 
-Rendering is pure CPU in Python (~9 ms a license with its PAdES signature) and holds the GIL: in the API process it would
-keep one core busy and leave the other idle, and stall every other request meanwhile. A pool of
+Rendering is pure CPU in Python (~9 ms a license with its PAdES signature) and holds the GIL: in the
+API process it would keep one core busy and leave the other idle, and stall every other request meanwhile. A pool of
 worker processes, one per core, renders instead; the request's thread waits for its result without
 holding the GIL. The pool is shared by the whole process; its workers start on first use (forked
 from a clean forkserver process with the rendering modules imported) and stop at exit.

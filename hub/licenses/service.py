@@ -203,27 +203,32 @@ def _next_serial_or_conflict(session: Session, issuer_code: str, type_code: str,
     return serials[0]
 
 
+_COUNTERS = SerialCounter.__table__  # Core: the ORM's bulk update path costs more than the statement
+
+
+def _counter_key(issuer_code: str, type_code: str, year: int):
+    return (_COUNTERS.c.issuer_code == issuer_code) & (_COUNTERS.c.type_code == type_code) & (_COUNTERS.c.year == year)
+
+
 def reserve_serials(session: Session, *, issuer_code: str, type_code: str, year: int, count: int) -> range:
     """Take the next `count` serials for (issuer, type, year) with one counter update; they are consecutive.
 
     Serials past the yearly range are not taken: the range returned is shorter (empty once exhausted).
     """
-    counters = SerialCounter.__table__  # Core: the ORM's bulk update path costs more than the statement
-    key = (counters.c.issuer_code == issuer_code) & (counters.c.type_code == type_code) & (counters.c.year == year)
-    bump = update(counters).where(key).values(last=counters.c.last + count).returning(counters.c.last)
+    key = _counter_key(issuer_code, type_code, year)
+    bump = update(_COUNTERS).where(key).values(last=_COUNTERS.c.last + count).returning(_COUNTERS.c.last)
     last = session.execute(bump).scalar()
     if last is None:
         try:
             with session.begin_nested():
-                session.execute(insert(counters).values(issuer_code=issuer_code, type_code=type_code,
-                                                        year=year, last=count))
+                session.execute(insert(_COUNTERS).values(issuer_code=issuer_code, type_code=type_code,
+                                                         year=year, last=count))
             last = count
         except IntegrityError:
             last = session.execute(bump).scalar_one()
     return _taken(session, last, count, issuer_code=issuer_code, type_code=type_code, year=year)
 
 
-_COUNTERS = SerialCounter.__table__
 _UPSERT = postgresql.insert(_COUNTERS).values(issuer_code=bindparam("issuer_code"), type_code=bindparam("type_code"),
                                              year=bindparam("year"), last=bindparam("count"))
 _BUMP = _UPSERT.on_conflict_do_update(index_elements=list(_COUNTERS.primary_key),
@@ -246,9 +251,7 @@ def _taken(executor: Session | Connection, last: int, count: int, *, issuer_code
     """The serials up to `last` that fit the yearly range; the counter is set back to the range's end."""
     limit = 10 ** SERIAL_DIGITS - 1
     if last > limit:  # give back what does not fit, so the counter never passes the range
-        key = ((_COUNTERS.c.issuer_code == issuer_code) & (_COUNTERS.c.type_code == type_code)
-               & (_COUNTERS.c.year == year))
-        executor.execute(update(_COUNTERS).where(key).values(last=limit))
+        executor.execute(update(_COUNTERS).where(_counter_key(issuer_code, type_code, year)).values(last=limit))
     first = last - count + 1
     return range(year * 10 ** SERIAL_DIGITS + first, year * 10 ** SERIAL_DIGITS + min(last, limit) + 1)
 
