@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from hub.core.sealed import Sealer, SealError
 from hub.main import create_app
 from hub.registry.tables import Source
 from tests.conftest import bearer, reader_url, scratch_database
@@ -115,6 +116,36 @@ def test_plain_secrets_stored_earlier_are_sealed_at_start_up_once(hub, departmen
     assert _raw_configs(hub, "household.sealed") == sealed  # the second start found nothing to seal
     answer = _query(hub, departments["police"], "household.sealed", person.resident_id, ["name"])
     assert answer.status_code == 200 and answer.json()["record"] == {"name": person.name}
+
+
+def test_a_damaged_envelope_makes_queries_refused_not_a_server_error(hub, departments, labour_db, person, caplog):
+    labour = departments["labour"]
+    registered = hub.client.post("/sources", json=_sql_source("labour.damaged", labour_db["reader"]),
+                                 headers=bearer(hub, labour))
+    assert registered.status_code == 201, registered.text
+    table = Source.__table__
+    with hub.app.state.engine.begin() as conn:  # before any query: nothing of it is cached yet
+        stored = conn.execute(sa.select(table.c.connector_config).where(table.c.id == "labour.damaged")).scalar()
+        envelope = stored["$sealed"]
+        damaged = stored | {"$sealed": envelope[:-6] + ("AAAAAA" if envelope[-6:] != "AAAAAA" else "BBBBBB")}
+        conn.execute(sa.update(table).where(table.c.id == "labour.damaged").values(connector_config=damaged))
+    with caplog.at_level(logging.WARNING, logger="hub.connections"):
+        answer = _query(hub, labour, "labour.damaged", person.resident_id, ["name"])
+    assert answer.status_code == 502 and answer.json()["detail"] == "拒绝访问 refused"
+    assert any("labour.damaged" in r.getMessage() for r in caplog.records if r.name == "hub.connections")
+
+
+def test_an_envelope_opens_only_under_its_passphrase_and_for_its_source():
+    sealer = Sealer(b"the passphrase")
+    envelope = sealer.seal(b"s3cret", context=b"labour.insured")
+    assert envelope.startswith("v1.") and b"s3cret" not in envelope.encode()
+    assert Sealer(b"the passphrase").open(envelope, context=b"labour.insured") == b"s3cret"
+    for opener, context in ((Sealer(b"another passphrase"), b"labour.insured"), (sealer, b"household.residents")):
+        with pytest.raises(SealError):
+            opener.open(envelope, context=context)
+    for damaged in ("v2." + envelope[3:], envelope[:-2], "v1.!!!"):
+        with pytest.raises(SealError):
+            sealer.open(damaged, context=b"labour.insured")
 
 
 def test_a_superuser_account_is_refused_at_registration(hub, departments, labour_db):
