@@ -11,12 +11,14 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from connectors.base import (
+    AccountRefused,
     Connector,
     ConnectorConfigError,
     ConnectorError,
     Health,
     ImportFormatError,
     ImportInterrupted,
+    SourceRefused,
     SourceTimeout,
     SourceUnavailable,
 )
@@ -25,12 +27,14 @@ from connectors.config import validate
 from connectors.fields import FieldSpec
 from connectors.rest import RestConnector
 from connectors.sql import SqlConnector
+from connectors.sqlcheck import TemplateRefused, check_template
 from connectors.store import SharedStoreConnector, create_store_table, shared_records
 
 __all__ = [
-    "Connector", "ConnectorConfigError", "ConnectorError", "FieldSpec", "Health", "ImportFormatError",
-    "ImportInterrupted",    "ImportReport", "RowError", "SharedStoreConnector", "SourceTimeout", "SourceUnavailable", "TYPES", "build",
-    "create_store_table", "import_file", "keep_secrets", "redact", "shared_records", "validate",
+    "AccountRefused", "Connector", "ConnectorConfigError", "ConnectorError", "FieldSpec", "Health", "ImportFormatError",
+    "ImportInterrupted", "ImportReport", "RowError", "SharedStoreConnector", "SourceRefused", "SourceTimeout",
+    "SourceUnavailable", "TYPES", "TemplateRefused", "build", "check_template", "create_store_table", "import_file",
+    "keep_secrets", "redact", "shared_records", "validate",
 ]
 
 TYPES = ("rest", "sql", "bulk")
@@ -39,8 +43,11 @@ _SECRET_PARAMS = {"password", "passwd", "pwd", "token", "access_token", "api_key
 
 
 def build(type: str, config: dict[str, Any], **context: Any) -> Connector:  # noqa: A002 - the config's own word
-    """Validate the config and return a connector; "bulk" needs engine= and source_id= context, others ignore it."""
-    checked = validate(type, config)
+    """Validate the config and return a connector; "bulk" needs engine= and source_id= context, others ignore it.
+
+    fields= (the source's declared field names) makes a SQL template that returns any other column invalid.
+    """
+    checked = validate(type, config, fields=context.get("fields"))
     if type == "rest":
         return RestConnector(checked)
     if type == "sql":

@@ -9,11 +9,12 @@ from typing import Any, Protocol, runtime_checkable
 
 @dataclass(frozen=True, slots=True)
 class Health:
-    """Whether a source answers, what it said, and how long it took."""
+    """Whether a source answers, what it said, how long it took, and (when not ok) the failure as an error."""
 
     ok: bool
     detail: str
     latency_ms: float
+    error: ConnectorError | None = None
 
 
 @runtime_checkable
@@ -31,10 +32,15 @@ class Connector(Protocol):
 
 
 class ConnectorError(Exception):
-    """A connector failure with a snake_case machine code and a bilingual message."""
+    """A connector failure with a snake_case machine code and a bilingual message.
+
+    `outcome` is all a caller may tell others about a failure to reach a source: "unreachable", "refused" or
+    "timeout". The message is detail for the operator: it can tell a closed port from an HTTP error.
+    """
 
     code: str = "connector_error"
     title: str = "connector error (连接器错误)"
+    outcome: str = "unreachable"
 
     def __init__(self, reason: str = "") -> None:
         self.reason = reason
@@ -48,11 +54,25 @@ class SourceUnavailable(ConnectorError):
     title = "data source unavailable (数据源不可用)"
 
 
+class SourceRefused(SourceUnavailable):
+    """The source answered but the query was refused: a database error, a write, an account the hub will not use."""
+
+    outcome = "refused"
+
+
+class AccountRefused(SourceRefused):
+    """The database account has more privilege than reading a source needs; the hub will not query through it."""
+
+    code = "source_account_refused"
+    title = "database account refused (数据库账号权限过大)"
+
+
 class SourceTimeout(ConnectorError):
     """The source did not answer within the connector's timeout."""
 
     code = "source_timeout"
     title = "data source timed out (数据源响应超时)"
+    outcome = "timeout"
 
 
 class ConnectorConfigError(ConnectorError):
@@ -60,6 +80,7 @@ class ConnectorConfigError(ConnectorError):
 
     code = "connector_config_invalid"
     title = "invalid connector configuration (连接器配置无效)"
+    outcome = "refused"
 
 
 class ImportFormatError(ConnectorError):

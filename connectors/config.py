@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Collection
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from connectors.base import ConnectorConfigError
+from connectors.sqlcheck import check_template
 
 FIELD_TYPES = ("string", "integer", "number", "date", "boolean")
 _TOKEN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"  # RFC 9110 §5.6.2: a header field name
 _SQL_DRIVERS = {"sqlite": "sqlite", "sqlite+pysqlite": "sqlite", "postgresql": "postgresql+psycopg",
                 "postgresql+psycopg": "postgresql+psycopg"}
-_READ_STATEMENT = re.compile(r"\s*(select|with)\b", re.IGNORECASE)
-_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")  # the pattern sqlalchemy.text() binds by
 
 
 class _Strict(BaseModel):
@@ -91,8 +90,11 @@ class SqlConfig(_Strict):
 
     @field_validator("query")
     @classmethod
-    def _single_select(cls, query: str) -> str:
-        check_select(query)
+    def _single_select(cls, query: str, info: ValidationInfo) -> str:
+        url = info.data.get("url")
+        if url is not None:  # a bad URL is reported on its own; the template is parsed in the URL's dialect
+            fields = (info.context or {}).get("fields")
+            check_template(query, dialect=parse_sql_url(url).get_backend_name(), fields=fields)
         return query
 
 
@@ -130,27 +132,18 @@ def parse_sql_url(url: str) -> URL:
     return parsed.set(drivername=driver)
 
 
-def check_select(query: str) -> None:
-    """Refuse anything but one SELECT (or WITH ... SELECT) statement binding exactly :subject."""
-    body = query.strip().removesuffix(";")
-    if not _READ_STATEMENT.match(body):
-        raise ValueError("must be a single SELECT or WITH statement")
-    if ";" in body:
-        raise ValueError("must be a single statement (no ';' inside)")
-    binds = set(_BIND.findall(body))
-    if binds != {"subject"}:
-        raise ValueError(f"must use the bind parameter :subject and no other (found {sorted(binds) or 'none'})")
+def validate(type_: str, config: object, *, fields: Collection[str] | None = None) -> _Strict:
+    """Return the typed config, or raise ConnectorConfigError naming each bad key.
 
-
-def validate(type_: str, config: object) -> _Strict:
-    """Return the typed config, or raise ConnectorConfigError naming each bad key."""
+    `fields` are the source's declared field names: a SQL template may return only those.
+    """
     model = MODELS.get(type_)
     if model is None:
         raise ConnectorConfigError(f"unknown connector type {type_!r}; expected one of {', '.join(MODELS)}")
     if not isinstance(config, dict):
         raise ConnectorConfigError("config must be a JSON object")
     try:
-        return model.model_validate(config)
+        return model.model_validate(config, context={"fields": None if fields is None else tuple(fields)})
     except ValidationError as exc:
         raise ConnectorConfigError("; ".join(_describe(error) for error in exc.errors())) from None
 

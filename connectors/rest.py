@@ -161,13 +161,15 @@ class RestConnector:
                 async with self._http().get(self._health_url, allow_redirects=False) as response:
                     status = response.status
         except TimeoutError:
-            return Health(False, f"no answer within {self.config.timeout:g} s", _ms(started))
+            return _down(SourceTimeout(f"no answer within {self.config.timeout:g} s"), started)
         except (aiohttp.ClientError, ValueError) as exc:
-            return Health(False, transport_reason(exc), _ms(started))
+            return _down(SourceUnavailable(transport_reason(exc)), started)
         detail = f"HTTP {status}"
         if self.breaker.state != "closed":
             detail += f"; circuit {self.breaker.state}"
-        return Health(200 <= status < 300, detail, _ms(started))
+        if not 200 <= status < 300:  # to others, an HTTP error looks like a closed port: "unreachable"
+            return _down(SourceUnavailable(detail), started)
+        return Health(True, detail, _ms(started))
 
     async def aclose(self) -> None:
         """Close the pooled connections (only possible from the loop that opened them)."""
@@ -183,6 +185,10 @@ def transport_reason(exc: Exception) -> str:
     if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError)):
         return "the source closed the connection without a valid HTTP answer"
     return f"HTTP transport error ({type(exc).__name__})"
+
+
+def _down(error: ConnectorError, started: float) -> Health:
+    return Health(False, error.reason, _ms(started), error)
 
 
 def _ms(started: float) -> float:

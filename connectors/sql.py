@@ -1,4 +1,10 @@
-"""SQL connector: one parameterised SELECT against a department database, read-only by construction."""
+"""SQL connector: one parameterised SELECT against a department database, read-only by construction.
+
+The template was parsed and checked when the config was validated (connectors/sqlcheck.py); at run time the
+database itself keeps the query a read: SQLite files are opened read-only and denied ATTACH, PRAGMA and extension
+loading; PostgreSQL transactions are READ ONLY with a statement timeout, through an account that is refused at
+connect if it holds more than it needs (superuser, server-file, program, signal or read-all roles).
+"""
 
 from __future__ import annotations
 
@@ -19,11 +25,30 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
-from connectors.base import ConnectorError, Health, SourceTimeout, SourceUnavailable, pick
+from connectors.base import (
+    AccountRefused,
+    ConnectorError,
+    Health,
+    SourceRefused,
+    SourceTimeout,
+    SourceUnavailable,
+    pick,
+)
 from connectors.config import SqlConfig, parse_sql_url
 
 GRACE = 1.0  # seconds past the statement timeout before the caller stops waiting for the worker thread
 _PLAIN = (str, int, float, bool, type(None))
+# Membership in any of these lets a PostgreSQL account read or write server files, run programs, signal other
+# sessions, read every table or the server's settings and statistics: more than a source's SELECT needs.
+POWERFUL_ROLES = ("pg_read_server_files", "pg_write_server_files", "pg_execute_server_program", "pg_signal_backend",
+                  "pg_signal_autovacuum_worker", "pg_read_all_data", "pg_write_all_data", "pg_read_all_settings",
+                  "pg_read_all_stats", "pg_monitor", "pg_stat_scan_tables", "pg_create_subscription",
+                  "pg_checkpoint", "pg_use_reserved_connections")
+_ACCOUNT = """SELECT r.rolname, r.rolsuper, r.rolcreaterole, r.rolreplication, r.rolbypassrls,
+       ARRAY(SELECT g.rolname::text FROM pg_roles AS g
+             WHERE g.rolname::text = ANY(%s) AND pg_has_role(r.oid, g.oid, 'MEMBER') ORDER BY 1)
+FROM pg_roles AS r WHERE r.rolname = current_user"""
+_SQLITE_DENIED = frozenset({sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH, sqlite3.SQLITE_PRAGMA})
 
 
 class SqlConnector:
@@ -52,11 +77,13 @@ class SqlConnector:
                 if self._sqlite:  # SQLite has no statement timeout: abort the VM from its progress handler
                     deadline = time.monotonic() + self.config.timeout
                     raw.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+                    raw.set_authorizer(_sqlite_authorizer)
                 try:
                     row = connection.execute(self._statement, {"subject": subject}).mappings().first()
                 finally:
                     if self._sqlite:
                         raw.set_progress_handler(None, 0)
+                        raw.set_authorizer(None)
         except SQLAlchemyError as exc:
             raise classify(exc) from None
         return None if row is None else {key: jsonable(value) for key, value in row.items()}
@@ -76,9 +103,10 @@ class SqlConnector:
             async with asyncio.timeout(self.config.timeout + GRACE):
                 await asyncio.to_thread(self._ping)
         except TimeoutError:
-            return Health(False, f"no answer within {self.config.timeout:g} s", _ms(started))
+            error = SourceTimeout(f"no answer within {self.config.timeout:g} s")
+            return Health(False, error.reason, _ms(started), error)
         except ConnectorError as exc:
-            return Health(False, exc.reason, _ms(started))
+            return Health(False, exc.reason, _ms(started), exc)
         return Health(True, f"{self.engine.dialect.name} answers", _ms(started))
 
     def _ping(self) -> None:
@@ -105,18 +133,45 @@ def make_readonly_engine(config: SqlConfig) -> sa.Engine:
 
         return sa.create_engine("sqlite+pysqlite://", creator=connect, poolclass=QueuePool,
                                 pool_size=config.pool_size, max_overflow=0, pool_timeout=config.timeout)
+    # standard_conforming_strings: backslashes in string literals mean what the template check parsed them as.
     options = (f"-c default_transaction_read_only=on -c statement_timeout={int(config.timeout * 1000)}"
-               f" -c idle_in_transaction_session_timeout={int(config.timeout * 10_000)}")
+               f" -c idle_in_transaction_session_timeout={int(config.timeout * 10_000)}"
+               " -c standard_conforming_strings=on")
     engine = sa.create_engine(url, pool_size=config.pool_size, max_overflow=0, pool_timeout=config.timeout,
                               pool_pre_ping=True, pool_recycle=1800,
                               connect_args={"options": options, "connect_timeout": max(1, math.ceil(config.timeout))})
     # The session default can be switched off by SQL (set_config); the client-side BEGIN READ ONLY cannot.
     sa.event.listen(engine, "connect", _psycopg_read_only)
+    sa.event.listen(engine, "connect", refuse_powerful_account)
     return engine
 
 
 def _psycopg_read_only(dbapi_connection, _record) -> None:
     dbapi_connection.read_only = True
+
+
+def refuse_powerful_account(dbapi_connection, _record=None) -> None:
+    """Close a new PostgreSQL connection whose account holds more than SELECT needs, raising AccountRefused."""
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute(_ACCOUNT, (list(POWERFUL_ROLES),))
+        name, superuser, createrole, replication, bypassrls, roles = cursor.fetchone()
+    dbapi_connection.rollback()
+    problems = [why for held, why in ((superuser, "is a superuser"), (createrole, "may create roles"),
+                                      (replication, "may replicate"), (bypassrls, "bypasses row-level security"))
+                if held]
+    if roles:
+        problems.append(f"is a member of {', '.join(roles)}")
+    if problems:
+        dbapi_connection.close()
+        raise AccountRefused(f"the database account {name!r} {' and '.join(problems)}; give the hub an account "
+                             "that may only SELECT the source's tables")
+
+
+def _sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None) -> int:
+    """Deny ATTACH, DETACH, PRAGMA and extension loading while a template runs, whatever the parser saw."""
+    if action in _SQLITE_DENIED or (action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() == "load_extension"):
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
 
 
 def classify(exc: SQLAlchemyError) -> ConnectorError:
@@ -127,10 +182,12 @@ def classify(exc: SQLAlchemyError) -> ConnectorError:
     if state == "57014" or (isinstance(orig, sqlite3.OperationalError) and "interrupted" in text):
         return SourceTimeout("the query ran past the statement timeout")
     if state == "25006" or (isinstance(orig, sqlite3.OperationalError) and "readonly" in text):
-        return SourceUnavailable("the query tried to write; the source is read-only")
+        return SourceRefused("the query tried to write; the source is read-only")
+    if state == "42501" or (isinstance(orig, sqlite3.DatabaseError) and "not authorized" in text):
+        return SourceRefused("the database refused the account or the statement (not authorised)")
     if isinstance(exc, sa.exc.TimeoutError):
         return SourceTimeout("every pooled database connection is busy")
-    return SourceUnavailable(f"the database query failed ({type(orig or exc).__name__})")
+    return SourceRefused(f"the database query failed ({type(orig or exc).__name__})")
 
 
 def jsonable(value: Any) -> Any:

@@ -60,7 +60,7 @@ class SharedStoreConnector:
         try:
             count = await asyncio.to_thread(self._read, self._count, {})
         except SourceUnavailable as exc:
-            return Health(False, exc.reason, _ms(started))
+            return Health(False, exc.reason, _ms(started), exc)
         return Health(True, f"{count} records imported", _ms(started))
 
     async def aclose(self) -> None:

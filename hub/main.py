@@ -33,6 +33,7 @@ from hub.core.clock import Clock, system_clock
 from hub.core.db import make_engine, make_session_factory
 from hub.core.errors import install_error_handlers
 from hub.core.http import BodyLimitMiddleware, serve_ahead
+from hub.core.sealed import Sealer
 from hub.core.settings import Settings
 from hub.core.storage import S3Store, open_store
 from hub.licenses.artifacts import Artifacts
@@ -49,6 +50,7 @@ from hub.exchange.service import ExchangeDesk
 from hub.registry.catalogue_router import router as catalogue_router
 from hub.registry.connections import Connections
 from hub.registry.generation import ensure_generation_row
+from hub.registry.secrets import SESSION_KEY, ConnectorSecrets, seal_plain_rows
 from hub.registry.health import health_loop
 from hub.registry.imports import MAX_IMPORT_BYTES
 from hub.registry.router import router as registry_router
@@ -70,11 +72,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     if settings.run_migrations:
         upgrade(engine)
     passphrase = settings.passphrase()
-    session_factory = make_session_factory(engine, info=session_info(passphrase))
+    connector_secrets = ConnectorSecrets(Sealer(passphrase))
+    session_factory = make_session_factory(engine, info=session_info(passphrase) | {SESSION_KEY: connector_secrets})
     keyring = KeyRing(passphrase)
     with session_factory.begin() as session:
         ensure_hub_keys(session, passphrase=passphrase, now=clock())
         ensure_generation_row(session)
+        sealed = seal_plain_rows(session)  # an Alembic migration cannot: it does not know the passphrase
+    if sealed:
+        log.info("sealed the connector secrets of %d sources stored in plain text", sealed)
     with session_factory() as session:
         token_jwk, token_keys = keyring.token_jwk(session), token_public_keys(session)
     store = open_store(settings.storage_url, endpoint=settings.s3_endpoint, access_key=settings.s3_access_key,
@@ -114,7 +120,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.state.trust = TrustCache(session_factory, license_types, passphrase=passphrase, clock=clock)
     app.state.artifacts = Artifacts(store, types=license_types, keyring=keyring, session_factory=session_factory)
     app.state.status = StatusCache(session_factory, passphrase=passphrase, base_url=settings.public_url)
-    app.state.connections = Connections(engine)
+    app.state.connections = Connections(engine, secrets=connector_secrets)
     app.state.receipts = ReceiptSigner(session_factory, passphrase=passphrase, issuer=settings.public_url)
     app.state.pepper = audit_pepper(passphrase)
     app.state.audit = AuditLog(session_factory, passphrase=passphrase, clock=clock, interval=settings.audit_interval,

@@ -113,6 +113,39 @@ def scratch_database(request, prefix: str) -> str:
     return admin.url.set(database=name).render_as_string(hide_password=False)
 
 
+def reader_url(request, database_url: str, tables: list[str], *, password: str | None = None) -> str:
+    """The URL of a new login role that may only SELECT `tables` of the database: what a department gives the hub.
+
+    Roles are cluster-wide: the name is unique and the role is dropped (its grants first) when the test ends.
+    """
+    admin = request.getfixturevalue("pg_admin")
+    role = f"reader_{secrets.token_hex(6)}"
+    engine = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN' + (f" PASSWORD '{password}'" if password else "")))
+            for table in tables:
+                conn.execute(sa.text(f'GRANT SELECT ON "{table}" TO "{role}"'))
+    finally:
+        engine.dispose()
+    request.addfinalizer(lambda: _drop_role(admin, database_url, role))
+    return sa.make_url(database_url).set(username=role, password=password).render_as_string(hide_password=False)
+
+
+def _drop_role(admin: sa.Engine, database_url: str, role: str) -> None:
+    with admin.connect() as conn:
+        conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :role"),
+                     {"role": role})
+    engine = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP OWNED BY "{role}"'))
+    finally:
+        engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
+
+
 def _drop_database(admin: sa.Engine, name: str) -> None:
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -55,9 +55,23 @@ def test_registered_source_is_in_the_catalogue_with_secrets_hidden(hub, departme
     listed = hub.client.get("/sources", headers=bearer(hub, departments["civil"])).json()
     source = next(s for s in listed if s["id"] == "household.residents")
     assert source["owner"]["code"] == departments["police"]["code"]
-    assert source["health"]["status"] == "ok"
-    assert source["connector"]["config"]["auth_header"]["value"] == "***"
-    assert HOUSEHOLD_KEY not in hub.client.get("/sources/household.residents", headers=hub.operator_headers()).text
+    assert source["health"] == {"status": "ok", "detail": "正常 ok", "checked_at": source["health"]["checked_at"]}
+    for viewer in (bearer(hub, departments["police"]), hub.operator_headers()):
+        shown = hub.client.get("/sources/household.residents", headers=viewer)
+        assert shown.json()["connector"]["config"]["auth_header"]["value"] == "***"
+        assert HOUSEHOLD_KEY not in shown.text
+
+
+def test_other_departments_see_the_catalogue_entry_without_its_connector(hub, departments, household):
+    civil = bearer(hub, departments["civil"])
+    listed = next(s for s in hub.client.get("/sources", headers=civil).json() if s["id"] == "household.residents")
+    one = hub.client.get("/sources/household.residents", headers=civil).json()
+    assert listed["connector"] is None and one["connector"] is None
+    assert one["fields"] and one["owner"]["code"] == departments["police"]["code"]
+    assert "127.0.0.1" not in hub.client.get("/sources/household.residents", headers=civil).text
+    owned = hub.client.get("/sources", params={"owner": departments["police"]["code"]},
+                           headers=bearer(hub, departments["police"])).json()
+    assert all(s["connector"] is not None for s in owned)
 
 
 def test_registration_is_refused_for_bad_config_duplicates_and_non_departments(hub, departments, household):

@@ -74,7 +74,8 @@ class ExchangeDesk:
         plan = self._cached_plan(source_id, query, principal, now)
         if plan is None:
             plan = await run_in_threadpool(self._fresh_plan, source_id, query, principal, now)
-        found = await self._connections.fetch(plan.connector, query.subject, plan.fields)
+        found = await self._connections.fetch(plan.connector, query.subject, plan.fields,
+                                                  source_id=plan.source_id)
         answer, event = answer_and_event(plan, query, found)
         row = entry_row(event, now, self._pepper)
         await self._writer.append(row, guard=partial(self._recheck, plan, now))
@@ -134,7 +135,7 @@ async def query_source(session: Session, source_id: str, query: ExchangeQuery, *
     """Answer an exchange query inside the caller's transaction (e.g. issuance from a source)."""
     plan = await run_in_threadpool(authorise_query, session, source_id, query, principal=principal,
                                    connections=connections, pepper=pepper, now=now)
-    found = await connections.fetch(plan.connector, query.subject, plan.fields)
+    found = await connections.fetch(plan.connector, query.subject, plan.fields, source_id=plan.source_id)
     answer, event = answer_and_event(plan, query, found)
     ref: AuditRef = await run_in_threadpool(record, session, event, now=now, pepper=pepper)
     return finish_answer(answer, plan, query, event, ref, receipts=receipts, now=now)

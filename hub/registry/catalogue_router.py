@@ -33,7 +33,7 @@ async def register(body: SourceCreate, request: Request, response: Response, ses
     source, created = await sources.register_checked(session, body, principal=principal, now=state.clock(),
                                                      connections=state.connections, idempotency_key=idempotency_key)
     response.status_code = 201 if created else 200
-    return await run_in_threadpool(sources.source_out, session, source, redact=redact)
+    return await run_in_threadpool(sources.source_out, session, source, redact=redact, viewer=principal)
 
 
 @router.put("/sources/{source_id}", response_model=SourceOut,
@@ -44,20 +44,20 @@ async def update(source_id: str, body: SourceCreate, request: Request, session: 
     state = request.app.state
     source = await sources.update_checked(session, source_id, body, principal=principal, now=state.clock(),
                                           connections=state.connections)
-    return await run_in_threadpool(sources.source_out, session, source, redact=redact)
+    return await run_in_threadpool(sources.source_out, session, source, redact=redact, viewer=principal)
 
 
 @router.get("/sources", response_model=list[SourceOut], summary="资源目录 Browse the catalogue")
 def browse(session: SessionDep, principal: CatalogueDep, category: str | None = Query(None, max_length=100),
            owner: str | None = Query(None, max_length=18, description="owning department's credit code")
            ) -> list[SourceOut]:
-    return [sources.source_out(session, s, redact=redact)
+    return [sources.source_out(session, s, redact=redact, viewer=principal)
             for s in sources.list_sources(session, category=category, owner=owner)]
 
 
 @router.get("/sources/{source_id}", response_model=SourceOut, summary="数据资源 One data source")
 def read_source(source_id: str, session: SessionDep, principal: CatalogueDep) -> SourceOut:
-    return sources.source_out(session, sources.get_source(session, source_id), redact=redact)
+    return sources.source_out(session, sources.get_source(session, source_id), redact=redact, viewer=principal)
 
 
 _IMPORT_BODY = {"required": True, "content": {media: {"schema": {"type": "string", "format": "binary"}}

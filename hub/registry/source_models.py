@@ -91,7 +91,9 @@ class SourceOut(BaseModel):
     sharing_class: SharingClass
     update_frequency: Frequency
     fields: list[SourceField]
-    connector: ConnectorSpec = Field(description="connector secrets are replaced by ***")
+    connector: ConnectorSpec | None = Field(
+        None, description="how the hub reaches the source, shown only to the owning department and the operator "
+                          "(secrets replaced by ***); null for other departments and citizens")
     health: Health
     created_at: datetime
     updated_at: datetime

@@ -19,6 +19,7 @@ from hub.audit.service import AuditEvent, record, session_pepper
 from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from hub.core.idempotency import body_hash, remember, replayed
+from hub.registry import secrets  # noqa: F401 - its flush hook seals the connector secrets of every source written
 from hub.registry.source_models import ConnectorSpec, Health, Owner, SourceCreate, SourceDefinition, SourceOut
 from hub.registry.tables import Department, Source
 
@@ -36,9 +37,9 @@ async def register_checked(session: Session, request: SourceCreate, *, principal
     if known is not None:
         return await run_in_threadpool(get_source, session, known), False
     department = await run_in_threadpool(require_department, session, principal)
-    connector = connections.build(request.id, request.connector)
+    connector = connections.build(request.id, request.connector, fields=[f.name for f in request.fields])
     try:
-        health = await connections.check(connector, now=now)
+        health = await connections.check_new(connector, now=now, source_id=request.id)
     finally:
         await connector.aclose()
 
@@ -67,34 +68,35 @@ async def update_checked(session: Session, source_id: str, request: SourceCreate
         raise Forbidden("Only the department that owns the source changes it.")
     if request.subject_key != source.subject_key:
         raise ValidationFailed(f"subject_key stays {source.subject_key}: grants and consents are about its subjects.")
+    stored = connections.open_config(source.id, source.connector_config)
     try:
         config = connectors.keep_secrets(request.connector.type, dict(request.connector.config),
-                                         source.connector_config if request.connector.type == source.connector_type
-                                         else {})
+                                         stored if request.connector.type == source.connector_type else {})
     except ConnectorConfigError as exc:
         raise ValidationFailed(f"connector.config: {exc.reason}") from None
     request = request.model_copy(update={"connector": ConnectorSpec(type=request.connector.type, config=config)})
-    connector = connections.build(source_id, request.connector)
+    connector = connections.build(source_id, request.connector, fields=[f.name for f in request.fields])
     try:
-        health = await connections.check(connector, now=now)
+        health = await connections.check_new(connector, now=now, source_id=source_id)
     finally:
         await connector.aclose()
 
     def update() -> Source:
-        before = _definition(source)
+        before = _definition(source, stored)
         _apply(source, request, health)
         source.updated_at = now
-        changed = sorted(k for k, v in _definition(source).items() if before[k] != v)
+        after = _definition(source, source.connector_config)  # still plain: the flush seals it
+        changed = sorted(k for k, v in after.items() if before[k] != v)
         _audit_change(session, "source.updated", source, department=department, changed=changed, now=now)
         return source
 
     return await run_in_threadpool(update)
 
 
-def _definition(source: Source) -> dict:
+def _definition(source: Source, config: dict) -> dict:
     return {"name": source.name, "category": source.category, "description": source.description,
             "sharing_class": source.sharing_class, "update_frequency": source.update_frequency,
-            "fields": source.fields, "connector": [source.connector_type, source.connector_config]}
+            "fields": source.fields, "connector": [source.connector_type, config]}
 
 
 def _audit_change(session: Session, kind: str, source: Source, *, department: Department, changed: list[str],
@@ -208,14 +210,17 @@ def _remember(department: Department) -> DepartmentView:
     return _DEPARTMENTS.setdefault(department.id, DepartmentView(department.id, department.code, department.name))
 
 
-def source_out(session: Session, source: Source, *, redact) -> SourceOut:
-    """The public view of a source: connector secrets redacted."""
+def source_out(session: Session, source: Source, *, redact, viewer: Principal) -> SourceOut:
+    """The catalogue entry of a source; its connector (secrets redacted) only for the owner and the operator."""
     owner = session.get(Department, source.department_id)
+    connector = None
+    if viewer.is_operator or viewer.department_id == source.department_id:
+        connector = {"type": source.connector_type, "config": redact(source.connector_type, source.connector_config)}
     return SourceOut(
         id=source.id, name=source.name, category=source.category, description=source.description,
         owner=Owner(code=owner.code, name=owner.name), subject_key=source.subject_key,
         sharing_class=source.sharing_class, update_frequency=source.update_frequency, fields=source.fields,
-        connector={"type": source.connector_type, "config": redact(source.connector_type, source.connector_config)},
+        connector=connector,
         health=Health(status=source.health, detail=source.health_detail, checked_at=source.health_checked_at),
         created_at=source.created_at, updated_at=source.updated_at,
     )
