@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 import hmac
+import os
+import threading
+import time
 
 import orjson
 from fastapi import FastAPI, Request, Response
@@ -18,6 +21,7 @@ from demo_systems.population import DEFAULT_SEED, people
 DEFAULT_API_KEY = "demo-household-key"
 DEFAULT_RECORDS = 20_000
 DEFAULT_PORT = 8101
+SERVICE = "demo-household"  # in every health answer: how the hub tells this system from whatever else holds the port
 FIELDS = ("resident_id", "name", "gender", "birth_date", "ethnicity", "address", "household_head",
           "relation_to_head", "registered_on")
 _JSON = "application/json"
@@ -48,13 +52,18 @@ class Registry:
         return Response(orjson.dumps({f: record[f] for f in wanted}), media_type=_JSON)
 
 
-def create_app(*, n: int = DEFAULT_RECORDS, api_key: str = DEFAULT_API_KEY, seed: int = DEFAULT_SEED) -> FastAPI:
-    """Build the service over the first `n` people of the population, guarded by `api_key`."""
+def create_app(*, n: int = DEFAULT_RECORDS, api_key: str = DEFAULT_API_KEY, seed: int = DEFAULT_SEED,
+               instance: str | None = None) -> FastAPI:
+    """Build the service over the first `n` people of the population, guarded by `api_key`.
+
+    `instance` is echoed in the health answer, so whoever started this process can tell it is this one.
+    """
     registry = Registry(n, seed=seed)
     key = api_key.encode("utf-8")
     app = FastAPI(title="示例市公安局户籍系统（演示）", version="1.0")
     app.state.registry = registry
-    health = orjson.dumps({"status": "ok", "records": len(registry.records)})
+    health = orjson.dumps({"status": "ok", "service": SERVICE, "records": len(registry.records)}
+                          | ({"instance": instance} if instance else {}))
 
     @app.get("/health")
     async def get_health() -> Response:
@@ -78,6 +87,16 @@ def _problem(status: int, code: str, detail: str) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type=_PROBLEM, headers=headers)
 
 
+def exit_with_parent(parent: int, *, interval: float = 0.5) -> None:
+    """Stop this process once `parent` is gone, so a hub killed outright leaves no orphan behind."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve the household registry on 127.0.0.1."""
     parser = argparse.ArgumentParser(prog="python -m demo_systems.household", description=__doc__.splitlines()[0])
@@ -85,10 +104,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--records", type=int, default=DEFAULT_RECORDS)
     parser.add_argument("--api-key", default=DEFAULT_API_KEY)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--instance", help="a value to echo in the health answer")
+    parser.add_argument("--parent", type=int, help="exit when the process with this id is no longer the parent")
     args = parser.parse_args(argv)
     import uvicorn  # only the CLI needs it
 
-    app = create_app(n=args.records, api_key=args.api_key, seed=args.seed)
+    if args.parent:
+        exit_with_parent(args.parent)
+    app = create_app(n=args.records, api_key=args.api_key, seed=args.seed, instance=args.instance)
     print(f"household registry: {args.records} records on http://127.0.0.1:{args.port}", flush=True)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 

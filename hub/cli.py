@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import typer
@@ -14,6 +15,7 @@ from hub.keys_cli import app as keys_app
 
 app = typer.Typer(help="政务数据共享与电子证照交换枢纽 — exchange hub operator commands", no_args_is_help=True)
 console = Console()
+errors = Console(stderr=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")  # hub audit verify
 app.add_typer(batch_app)  # hub issue-batch FILE, hub worker
@@ -50,19 +52,31 @@ def demo() -> None:
 def serve(host: str = typer.Option("127.0.0.1", help="address to bind"),
           port: int = typer.Option(None, help="port (default HUB_PORT or 8000)"),
           workers: int = typer.Option(1, help="uvicorn worker processes"),
-          demo_systems: bool = typer.Option(False, help="also run the demo household registry (户籍) on :8101")) -> None:
+          demo_systems: bool = typer.Option(False, help="also run the demo household registry (户籍) on "
+                                                        "HUB_DEMO_HOUSEHOLD_PORT (default 8101)")) -> None:
     """Serve the hub with uvicorn."""
     import uvicorn
+
+    from hub.demo_run import port_in_use
 
     settings = Settings()
     _check_license_types(settings)
     port = port or settings.port
-    if demo_systems:
-        _start_demo_systems()
+    if port_in_use(host, port):
+        _fail(f"Cannot serve the hub: port {port} on {host} is already in use. Stop the program that holds it, "
+              f"or choose a free port with HUB_PORT or --port (e.g. HUB_PORT={port + 1} make run).")
+    # uvicorn re-raises the SIGTERM it shut down on once it has restored this handler: exit through
+    # Python then, so the `finally` below stops and reaps the demo systems.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    household = _start_demo_systems(settings, hub_port=port) if demo_systems else None
     console.print(f"Hub on http://{host}:{port}  ·  API docs http://{host}:{port}/docs  ·  "
                   f"verify: POST http://{host}:{port}/verify")
-    uvicorn.run("hub.main:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", proxy_headers=False)
+    try:
+        uvicorn.run("hub.main:create_app", factory=True, host=host, port=port, workers=workers,
+                    log_level="info", proxy_headers=False)
+    finally:
+        if household is not None:
+            household.stop()
 
 
 @app.command("import-source")
@@ -106,15 +120,31 @@ def import_source(source_id: str = typer.Argument(..., help="a bulk source of th
     raise typer.Exit(code=1 if report.failed else 0)
 
 
-def _start_demo_systems() -> None:
-    """Run the demo household registry beside the hub; it stops when the hub stops."""
-    import atexit
-    import subprocess
-    import sys
+def _start_demo_systems(settings: Settings, *, hub_port: int):
+    """Start the demo household registry and wait until it answers as itself; stop the command if it cannot."""
+    from hub.demo_run import DemoSystemError, household_system
 
-    process = subprocess.Popen([sys.executable, "-m", "demo_systems.household", "--port", "8101"])
-    atexit.register(process.terminate)
-    console.print("Demo household registry (户籍, REST) on http://127.0.0.1:8101")
+    if settings.demo_household_port == hub_port:
+        _fail(f"HUB_DEMO_HOUSEHOLD_PORT and the hub's port are both {hub_port}: give the demo household "
+              f"registry another port (e.g. HUB_DEMO_HOUSEHOLD_PORT={hub_port + 101} make run).")
+    household = household_system(settings, on_exit=lambda message: errors.print(message, style="red",
+                                                                                 soft_wrap=True, markup=False))
+    try:
+        household.start()
+    except DemoSystemError as exc:
+        _fail(str(exc))
+    console.print(f"Demo household registry (户籍, REST) on {household.url}")
+    return household
+
+
+def _exit_on_sigterm(signum: int, frame) -> None:
+    raise SystemExit(0)
+
+
+def _fail(message: str) -> None:
+    """Stop the command with message on stderr and exit code 2."""
+    errors.print(message, style="red", soft_wrap=True, markup=False)
+    raise typer.Exit(code=2)
 
 
 def _check_license_types(settings: Settings) -> None:

@@ -59,7 +59,7 @@ def load_demo_sources(state, settings, *, console: Console) -> SourcesSummary:
     now = state.clock()
     with state.session_factory.begin() as session:
         for definition in definitions:
-            definition = _placed(definition, settings.var_dir)
+            definition = _placed(definition, settings)
             department = find_department_by_code(session, definition.owner)
             if department is not None:
                 upsert_definition(session, definition, department=department, now=now,
@@ -73,12 +73,16 @@ def load_demo_sources(state, settings, *, console: Console) -> SourcesSummary:
     return SourcesSummary(sources=len(definitions), imported=imported, failed=failed)
 
 
-def _placed(definition, var_dir: Path):
-    """The definition with `{var_dir}` in its SQL URL replaced by this installation's var directory."""
+def _placed(definition, settings):
+    """The definition with this installation's values in place of `{var_dir}` and `{demo_household_port}`."""
+    values = {"{var_dir}": str(Path(settings.var_dir).resolve()),
+              "{demo_household_port}": str(settings.demo_household_port)}
     url = definition.connector.config.get("url")
-    if definition.connector.type != "sql" or "{var_dir}" not in url:
+    if definition.connector.type not in ("sql", "rest") or not isinstance(url, str):
         return definition
-    config = definition.connector.config | {"url": url.replace("{var_dir}", str(Path(var_dir).resolve()))}
+    for placeholder, value in values.items():
+        url = url.replace(placeholder, value)
+    config = definition.connector.config | {"url": url}
     return definition.model_copy(update={"connector": definition.connector.model_copy(update={"config": config})})
 
 

@@ -20,7 +20,10 @@ from demo_systems.household import DEFAULT_API_KEY, FIELDS, create_app
 from demo_systems.population import companies, people
 from demo_systems.social_security import ACTIVE, ENDED, SUSPENDED, build_database
 from hub.core.ids import is_valid_credit_code, is_valid_resident_id
+from hub.core.settings import Settings
 from hub.demo import MARRIAGE, company, demo_licenses, person
+from hub.demo_sources import _placed
+from hub.registry.sources import load_definitions
 from tests.conftest import DEMO_DEPARTMENTS, ROOT, scratch_database
 from tests.servers import ServerThread, free_port
 
@@ -129,8 +132,13 @@ def test_household_rejects_unknown_fields(household):
     assert "salary" in response.json()["detail"]
 
 
-def test_household_health_counts_its_records(household):
-    assert httpx.get(f"{household}/health").json() == {"status": "ok", "records": 500}
+def test_household_health_counts_its_records_and_names_the_service(household):
+    assert httpx.get(f"{household}/health").json() == {"status": "ok", "service": "demo-household", "records": 500}
+
+
+def test_household_health_echoes_the_instance_it_was_started_with():
+    with ServerThread(create_app(n=5, instance="a1b2")) as url:
+        assert httpx.get(f"{url}/health").json()["instance"] == "a1b2"
 
 
 def test_household_cli_serves_on_loopback_with_the_given_key():
@@ -146,7 +154,7 @@ def test_household_cli_serves_on_loopback_with_the_given_key():
             except httpx.TransportError:
                 assert time.monotonic() < deadline and process.poll() is None, "household CLI did not start"
                 time.sleep(0.2)
-        assert health.json() == {"status": "ok", "records": 50}
+        assert health.json() == {"status": "ok", "service": "demo-household", "records": 50}
         answer = httpx.get(f"http://127.0.0.1:{port}/residents/{person(1).id}", headers={"X-Api-Key": "cli-key"})
         assert answer.json()["name"] == "陈美玲"
     finally:
@@ -323,8 +331,17 @@ def test_every_source_definition_parses_with_the_required_keys():
 def test_rest_and_bulk_definitions_match_the_demo_systems():
     household = definition("household.residents")
     assert {f["name"] for f in household["fields"]} <= set(FIELDS)
-    assert household["connector"]["config"]["url"] == "http://127.0.0.1:8101/residents/{subject}"
+    assert household["connector"]["config"]["url"] == "http://127.0.0.1:{demo_household_port}/residents/{subject}"
     assert household["connector"]["config"]["auth_header"] == {"name": "X-Api-Key", "value": DEFAULT_API_KEY}
     marriage = definition("civil.marriage")
     assert {f["name"] for f in marriage["fields"]} <= set(COLUMNS)
     assert marriage["connector"]["config"] == {"format": "csv", "subject_field": "resident_id"}
+
+
+def test_demo_source_urls_follow_the_settings(tmp_path):
+    settings = Settings(var_dir=tmp_path / "var", demo_household_port=9317)
+    placed = {d.id: _placed(d, settings).connector.config for d in load_definitions(SOURCES)}
+    assert placed["household.residents"]["url"] == "http://127.0.0.1:9317/residents/{subject}"
+    social = (tmp_path / "var" / "demo" / "social_security.db").resolve()
+    assert placed["social_security.insured"]["url"] == f"sqlite:///{social}"
+    assert "url" not in placed["civil.marriage"]

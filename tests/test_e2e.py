@@ -55,7 +55,8 @@ def test_department_to_verified_qr_over_http(backend, tmp_path, request):
 def _env(tmp: Path, port: int) -> dict:
     return os.environ | {"HUB_VAR_DIR": str(tmp / "var"), "HUB_STORAGE_URL": f"file://{tmp / 'var' / 'objects'}",
                          "HUB_LICENSE_TYPES_DIR": str(ROOT / "schemas" / "license-types"),
-                         "HUB_PUBLIC_URL": f"http://127.0.0.1:{port}", "HUB_PORT": str(port)}
+                         "HUB_PUBLIC_URL": f"http://127.0.0.1:{port}", "HUB_PORT": str(port),
+                         "HUB_DEMO_HOUSEHOLD_PORT": str(free_port())}
 
 
 def _hub(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:

@@ -17,7 +17,7 @@ from hub.trust.signer import KeySigner, kid_for_certificate
 from hub.trust.tables import HubKey
 from hub.verify.core import Status, verify
 from hub.verify.qr import decode_qr, encode_qr
-from hub.verify.trustlist import load_trust_list
+from hub.verify.trustlist import load_trust_list, verify_trust_list
 from tests.conftest import BACKENDS, DEMO_DEPARTMENTS, ROOT, bearer, start_hub
 from tests.licenses import no_crime_request
 
@@ -103,7 +103,12 @@ def test_compromised_key_untrusts_what_it_signed_after_the_time(backend, tmp_pat
     # Offline: the trust list carries the compromise, and the rule goes by the validity dates.
     with hub.app.state.session_factory() as session:
         root_der = session.scalar(select(HubKey.certificate_der).where(HubKey.purpose == "root"))
-    trust = load_trust_list(hub.client.get("/trust-list").json()["jws"], root_der)
+    jws = hub.client.get("/trust-list").json()["jws"]
+    trust = load_trust_list(jws, root_der)
+    listed = {entry["kid"]: entry for entry in verify_trust_list(jws, root_der)["issuers"]}
+    # The member format docs/qr-format.md section 7 gives: RFC 3339 in UTC with Z.
+    assert (listed[compromised.kid]["status"], listed[compromised.kid]["compromised_since"]) == (
+        "compromised", "2026-11-22T02:00:00Z")
     assert verify(forged, trust, hub.clock()).reason == "key_compromised"
     assert verify(before["qr"], trust, hub.clock()).status is Status.VALID
 

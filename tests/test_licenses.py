@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import cbor2
 import zxingcpp
 from PIL import Image
 import io
@@ -14,13 +15,16 @@ from sqlalchemy import func, select, update
 from hub.auth.tokens import Principal
 from hub.core.ids import parse_license_identifier
 from hub.licenses.bulk import BulkOutcome, issue_many
-from hub.licenses.models import LicenseIssue
+from hub.licenses.models import Holder, LicenseIssue
 from hub.licenses.tables import License, LicenseEvent
 from hub.status.service import FILL_LIMIT
 from hub.status.tables import StatusList
 from hub.verify.models import VerifyOut
+from hub.verify.qr import decode_qr, encode_qr
+from tests import qr_sizes
 from tests.conftest import bearer
-from tests.licenses import BUSINESS, business_license_request, no_crime_request
+from tests.licenses import BUSINESS, business_license_request, company_id, no_crime_request
+from tests.vectors import make_vectors as mv
 
 
 def _count(hub) -> int:
@@ -283,3 +287,19 @@ def test_openapi_describes_the_issuance_body_and_its_idempotency_key(hub):
     body = operation["requestBody"]["content"]["application/json"]["schema"]
     assert set(body["properties"]) >= {"type", "holder", "data"}
     assert [p["name"] for p in operation["parameters"]] == ["Idempotency-Key"]
+
+
+def test_an_issued_qr_has_the_documented_elements_and_the_measured_size(hub, departments):
+    name = qr_sizes._ENTERPRISE[:30]
+    request = business_license_request(holder={"id_type": "credit_code", "id": company_id(), "name": name})
+    body = hub.client.post("/licenses", json=request, headers=bearer(hub, departments["market"])).json()
+    decoded = decode_qr(body["qr"])
+    assert len(cbor2.loads(decoded.payload)) == qr_sizes.documented_payload_elements()
+    # The measuring builder of docs/qr-format.md section 10 encodes what issuance encodes.
+    types = hub.app.state.license_types
+    claims = qr_sizes.claims_for(types[BUSINESS], Holder(**request["holder"]), request["data"],
+                                 serial=decoded.claims.serial, status_ref=decoded.claims.status_ref)
+    assert claims.valid_from == decoded.claims.valid_from
+    measured = encode_qr(claims, mv.load_keys()["dept-a"].signer)
+    assert cbor2.loads(decode_qr(measured).payload) == cbor2.loads(decoded.payload)
+    assert len(measured) == len(body["qr"])

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
 
+from hub.core.clock import FixedClock
 from hub.licenses.tables import License, LicenseEvent
+from hub.status.service import StatusCache
 from hub.trust.tables import HubKey
-from hub.verify.core import Status, verify
+from hub.verify.core import Status, StatusListFreshness, verify
 from hub.verify.qr import decode_qr
 from hub.verify.statuslist import LIST_SIZE, list_id, verify_status_list
 from hub.verify.trustlist import load_trust_list
@@ -44,7 +46,7 @@ def test_suspend_then_reinstate_is_reflected_by_verify(hub, police):
     suspended = hub.client.post(f"{path}/suspend", json={"reason": "核查中 under review"}, headers=police)
     assert suspended.status_code == 200 and suspended.json()["status"] == "suspended"
     answer = _status(hub, issued["qr"])
-    assert answer["status"] == "suspended" and answer["valid"] is False and answer["status_list_age"] is not None
+    assert answer["status"] == "suspended" and answer["valid"] is False and answer["status_list"] is not None
     assert hub.client.post(f"{path}/reinstate", json={"reason": "核查完毕"}, headers=police).status_code == 200
     assert _status(hub, issued["qr"])["status"] == "valid"
 
@@ -128,7 +130,7 @@ def test_status_list_is_signed_full_size_and_cacheable(hub, departments, police)
     response = hub.client.get(f"/status-lists/{identifier}")
     assert response.status_code == 200 and response.headers["content-type"].startswith("application/vc+jwt")
     assert "max-age" in response.headers["cache-control"]
-    view = verify_status_list(response.text, _root_der(hub))
+    view = verify_status_list(response.text, _root_der(hub), fetched_at=hub.clock())
     assert len(view.bits) * 8 == LIST_SIZE and view.is_set(index)
     cached = hub.client.get(f"/status-lists/{identifier}", headers={"If-None-Match": response.headers["etag"]})
     assert cached.status_code == 304
@@ -142,18 +144,70 @@ def test_offline_verifier_uses_a_cached_list_and_says_how_old_it_is(hub, departm
     root = _root_der(hub)
     trust = load_trust_list(hub.client.get("/trust-list").json()["jws"], root)
 
-    def cached_lists():
+    def cached_lists(fetched_at):
         ids = [list_id(code, list_no, p) for p in ("revocation", "suspension")]
-        return {i: verify_status_list(hub.client.get(f"/status-lists/{i}").text, root) for i in ids}
+        return {i: verify_status_list(hub.client.get(f"/status-lists/{i}").text, root, fetched_at=fetched_at)
+                for i in ids}
 
-    before = cached_lists()
-    hub.client.post(f"/licenses/{issued['id']}/suspend", json={"reason": "暂扣"}, headers=police)
-    later = hub.clock() + timedelta(hours=2)
+    t0 = hub.clock()
+    before = cached_lists(t0)
+    try:
+        hub.clock.now = t0 + timedelta(hours=1)
+        hub.client.post(f"/licenses/{issued['id']}/suspend", json={"reason": "暂扣"}, headers=police)
+    finally:
+        hub.clock.now = t0
+    later = t0 + timedelta(hours=2)
     stale = verify(issued["qr"], trust, later, before)
-    assert stale.status is Status.VALID and stale.status_list_age >= 7200  # the cache predates the change
-    current = verify(issued["qr"], trust, later, cached_lists())
-    assert current.status is Status.SUSPENDED and current.status_list_age is not None
-    assert verify(issued["qr"], trust, later).status_list_age is None  # no lists: status not checked
+    assert stale.status is Status.VALID  # the copy predates the change, and says so
+    assert (stale.status_list.fetched_at, stale.status_list.age_seconds) == (t0, 7200)
+    assert stale.status_list.updated_at <= t0
+    current = verify(issued["qr"], trust, later, cached_lists(later))
+    assert current.status is Status.SUSPENDED
+    assert current.status_list == StatusListFreshness(fetched_at=later, updated_at=t0 + timedelta(hours=1),
+                                                      age_seconds=0)
+    assert verify(issued["qr"], trust, later).status_list is None  # no lists: status not checked
+
+
+def _rfc3339(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def test_verify_reports_when_its_list_copy_was_fetched_apart_from_the_last_change(hub, police):
+    issued = _issue(hub, police)
+    path = f"/licenses/{issued['id']}"
+    t0 = hub.clock()
+    try:
+        hub.clock.now = t0 + timedelta(minutes=30)
+        assert hub.client.post(f"{path}/suspend", json={"reason": "核查中"}, headers=police).status_code == 200
+        answer = _status(hub, issued["qr"])  # the change made this worker reload its copy
+        assert answer["status"] == "suspended" and answer["checked_at"] == _rfc3339(hub.clock())
+        assert answer["status_list"] == {"fetched_at": _rfc3339(hub.clock()), "age_seconds": 0,
+                                         "updated_at": _rfc3339(t0 + timedelta(minutes=30))}
+        hub.clock.now = t0 + timedelta(minutes=50)
+        hub.app.state.status.invalidate()  # as the 5-second refresh does: nothing has changed since
+        answer = _status(hub, issued["qr"])
+        assert answer["status_list"] == {"fetched_at": _rfc3339(hub.clock()), "age_seconds": 0,
+                                         "updated_at": _rfc3339(t0 + timedelta(minutes=30))}
+    finally:
+        hub.clock.now = t0
+    assert _status(hub, "HUB1:garbage")["status_list"] is None  # nothing was looked up
+
+
+def test_the_hubs_list_copy_ages_until_it_is_reloaded(hub, police):
+    issued = _issue(hub, police)
+    clock = FixedClock(hub.clock())
+    cache = StatusCache(hub.app.state.session_factory, passphrase=hub.settings.passphrase(),
+                        base_url=hub.settings.public_url, clock=clock, ttl=3600)
+    trust = hub.app.state.trust.trust()
+    fetched = clock()
+    assert {view.fetched_at for view in cache.lists().values()} == {fetched}
+    clock.now += timedelta(seconds=120)
+    held = verify(issued["qr"], trust, clock(), cache.lists())  # still fresh: not reloaded
+    assert (held.status_list.fetched_at, held.status_list.age_seconds) == (fetched, 120)
+    cache.invalidate()
+    reloaded = verify(issued["qr"], trust, clock(), cache.lists())
+    assert (reloaded.status_list.fetched_at, reloaded.status_list.age_seconds) == (clock(), 0)
+    assert reloaded.status_list.updated_at == held.status_list.updated_at  # no change in between
 
 
 def test_status_indexes_do_not_reveal_the_issuance_order(hub, police):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import re
 from dataclasses import replace
 from datetime import date, datetime
 
@@ -18,7 +19,7 @@ from pycose.algorithms import EdDSA, Es256
 from pycose.headers import KID, Algorithm
 from pycose.keys import CoseKey
 from pycose.messages import Sign1Message
-from PIL import Image
+from PIL import Image, ImageFilter
 from qrcode.util import MODE_ALPHA_NUM
 
 from hub.licenses import qrencode, qrimage
@@ -35,8 +36,11 @@ from hub.verify.qr import (
     sig_structure,
 )
 from hub.verify.trustlist import TrustList
+from tests import qr_sizes
 from tests.vectors import make_vectors as mv
 
+VECTORS = qr_sizes.ROOT / "tests" / "vectors"
+DOC_TEXT = qr_sizes.DOC.read_text(encoding="utf-8")
 QR_ALPHANUMERIC = set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")  # ISO/IEC 18004 §7.4.4
 
 
@@ -281,12 +285,20 @@ def test_extra_trailing_payload_elements_are_ignored(parts, keys):
     payload = cbor2.dumps(items)
     signature = keys["dept-a"].signer.sign(sig_structure(parts[0], payload))
     decoded = decode_qr(_sign1([parts[0], {}, payload, signature]))
-    assert decoded.claims == replace(mv.demo_business_license(), issuer_code=None, status_ref=(1, 7))
+    assert decoded.claims == replace(mv.demo_business_license(), issuer_code=None)
+
+
+@pytest.mark.parametrize("tail", [[], [None], [None, [1, 7]]], ids=["absent", "null", "null-then-later"])
+def test_the_status_element_may_be_absent_or_null(parts, keys, tail):
+    items = cbor2.loads(parts[2])[:8] + tail
+    payload = cbor2.dumps(items)
+    signature = keys["dept-a"].signer.sign(sig_structure(parts[0], payload))
+    assert decode_qr(_sign1([parts[0], {}, payload, signature])).claims.status_ref is None
 
 
 @pytest.mark.parametrize("status_ref", ["x", [1], [1, -2], [1, 2, 3], [2**32, 1]])
 def test_a_malformed_status_reference_is_bad_payload(parts, keys, status_ref):
-    payload = cbor2.dumps(cbor2.loads(parts[2]) + [status_ref])
+    payload = cbor2.dumps(cbor2.loads(parts[2])[:8] + [status_ref])
     signature = keys["dept-a"].signer.sign(sig_structure(parts[0], payload))
     with pytest.raises(QRFormatError) as caught:
         decode_qr(_sign1([parts[0], {}, payload, signature]))
@@ -343,11 +355,56 @@ def test_demo_business_license_qr_size_is_measured(keys):
     text, code = _demo_qr(keys)
     size = 17 + 4 * code.version
     print(f"\ndemo business license: {len(text)} characters, QR version {code.version} ({size}x{size}), EC level M")
-    assert len(text) == 284
+    assert text == (VECTORS / "valid.txt").read_text()
+    assert f"(`tests/vectors/valid.txt`, {len(text)} characters)" in DOC_TEXT
+    assert f"= **{len(text)} characters**" in DOC_TEXT
+
+
+def test_demo_business_license_versions_per_error_correction_level_are_as_documented(keys):
+    text = _demo_qr(keys)[0]
+    levels = {"L": qrcode.constants.ERROR_CORRECT_L, "M": qrcode.constants.ERROR_CORRECT_M,
+              "Q": qrcode.constants.ERROR_CORRECT_Q, "H": qrcode.constants.ERROR_CORRECT_H}
+    documented = dict(re.findall(r"^\| ([LMQH])(?: \(the hub's choice\))? \| (\d+) \(", DOC_TEXT, re.M))
+    assert set(documented) == set(levels)
+    for level, constant in levels.items():
+        code = qrcode.QRCode(error_correction=constant)
+        code.add_data(text)
+        code.make(fit=True)
+        assert code.version == int(documented[level]), level
 
 
 def test_demo_business_license_fits_qr_version_10(keys):
     assert _demo_qr(keys)[1].version <= 10
+
+
+def test_the_payload_has_the_documented_element_count_and_order(keys):
+    items = cbor2.loads(decode_qr((VECTORS / "valid.txt").read_text()).payload)
+    assert len(items) == qr_sizes.documented_payload_elements() == 9
+    rows = re.findall(r"^\| (\d) \| (\w+) \|", DOC_TEXT[DOC_TEXT.index("## 4. Payload"):], re.M)
+    assert [int(pos) for pos, _ in rows] == list(range(len(items)))
+    claims = mv.demo_business_license()
+    named = {"type_code": claims.type_code, "serial": claims.serial, "version": claims.version,
+             "valid_from": 20778, "valid_until": None, "holder_id": claims.holder_id,
+             "holder_name": claims.holder_name, "fields": list(claims.fields), "status": list(claims.status_ref)}
+    assert [named[name] for _, name in rows] == items
+
+
+def test_documented_qr_versions_for_long_holder_names_are_what_the_encoder_produces():
+    measured = {(row.type_name, row.name_length): (row.version, row.characters) for row in qr_sizes.measure()}
+    assert qr_sizes.documented_table() == measured
+    assert {n for _, n in measured} >= {10, 20, 30}
+
+
+@pytest.mark.parametrize("name_length, version", [(12, 10), (100, 17)])
+def test_a_long_name_symbol_scans_as_well_per_module_when_small_and_blurred(keys, name_length, version):
+    name = mv.demo_business_license().holder_name if name_length == 12 else qr_sizes._ENTERPRISE[:name_length]
+    text = encode_qr(replace(mv.demo_business_license(), holder_name=name), keys["dept-a"].signer)
+    image = Image.open(io.BytesIO(qrimage.render(text)[0])).convert("L")
+    modules = image.width // qrimage.BOX
+    small = image.resize((modules * 5 // 2, modules * 5 // 2), Image.BILINEAR).filter(ImageFilter.GaussianBlur(1))
+    assert qrimage.qr_version(text) == version
+    found = zxingcpp.read_barcodes(small, formats=zxingcpp.BarcodeFormat.QRCode)
+    assert [result.text for result in found] == [text]  # 2.5 pixels per module, blurred
 
 
 def test_demo_qr_image_decodes_back_to_the_same_text(keys):

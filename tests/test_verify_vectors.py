@@ -14,8 +14,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hub.verify.core import CHINA_STANDARD_TIME, Result, Status, verify
+from hub.verify.core import CHINA_STANDARD_TIME, Result, Status, StatusListFreshness, verify
 from hub.verify.qr import encode_qr
+from hub.verify.statuslist import LIST_SIZE, StatusListView, list_id, with_bit
 from hub.verify.trustlist import (
     TrustList,
     TrustListError,
@@ -102,6 +103,54 @@ def test_validity_starts_at_midnight_china_standard_time(keys, trust):
     assert verify(text, trust, start - timedelta(microseconds=1)).status is Status.NOT_YET_VALID
     assert verify(text, trust, start).status is Status.VALID
     assert verify(text, trust, start.astimezone(timezone(timedelta(hours=-10)))).status is Status.VALID
+
+
+def _with_issuer_a(doc: dict, **members) -> TrustList:
+    issuers = [dict(doc["issuers"][0], **members), *doc["issuers"][1:]]
+    return TrustList.from_document(dict(doc, issuers=issuers))
+
+
+@pytest.mark.parametrize("members, status", [
+    ({"compromised_since": "2026-11-21T15:59:59Z"}, Status.UNKNOWN_ISSUER),  # 23:59:59 +08:00 on valid_from
+    ({"compromised_since": "2026-11-21T00:00:00+08:00"}, Status.UNKNOWN_ISSUER),  # any offset is read
+    ({"compromised_since": "2026-11-21T04:00:00.250000Z"}, Status.UNKNOWN_ISSUER),  # fractional seconds
+    ({"compromised_since": "2026-11-21T16:00:00Z"}, Status.VALID),  # the day after valid_from in China
+    ({"compromised_since": None}, Status.VALID),
+    ({"status": "compromised"}, Status.VALID),  # status is informational: compromised_since decides
+    ({"status": "retired"}, Status.VALID),
+])
+def test_trust_list_compromise_members_are_read_as_documented(doc, members, status):
+    assert verify(_vector("valid.txt"), _with_issuer_a(doc, **members), NOW).status is status
+
+
+@pytest.mark.parametrize("value", ["2026-11-21", "2026-11-21T16:00:00", "yesterday", 1763683200])
+def test_a_compromised_since_without_an_offset_invalidates_the_trust_list(doc, value):
+    with pytest.raises(TrustListError):
+        _with_issuer_a(doc, compromised_since=value)
+
+
+def _lists(revoked: bool, *, changed: datetime, fetched: datetime | None) -> dict[str, StatusListView]:
+    list_no, index = mv.BUSINESS_STATUS
+    empty = bytes(LIST_SIZE // 8)
+    views = [StatusListView(list_id(mv.DEPT_A[0], list_no, "revocation"), "revocation",
+                            with_bit(empty, index, revoked), changed, fetched),
+             StatusListView(list_id(mv.DEPT_A[0], list_no, "suspension"), "suspension", empty,
+                            changed - timedelta(days=3), fetched and fetched + timedelta(hours=1))]
+    return {view.id: view for view in views}
+
+
+def test_offline_answer_says_when_its_lists_were_fetched_apart_from_their_last_change(trust):
+    changed = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+    fetched = datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc)  # NOW is 2026-12-01T04:00Z
+    result = verify(_vector("valid.txt"), trust, NOW, _lists(True, changed=changed, fetched=fetched))
+    assert result.status is Status.REVOKED
+    assert result.status_list == StatusListFreshness(fetched_at=fetched, updated_at=changed, age_seconds=72_000)
+    assert result.status_list.as_json() == {"fetched_at": "2026-11-30T08:00:00Z", "age_seconds": 72_000,
+                                            "updated_at": "2026-11-25T09:00:00Z"}
+    unknown = verify(_vector("valid.txt"), trust, NOW, _lists(False, changed=changed, fetched=None))
+    assert unknown.status is Status.VALID and unknown.status_list.age_seconds is None
+    assert verify(_vector("valid_without_status.txt"), trust, NOW, _lists(True, changed=changed,
+                                                                          fetched=fetched)).status_list is None
 
 
 def test_expired_license_still_shows_what_it_was(trust):

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     key_passphrase: SecretStr | None = None  # default: generated into var_dir for the demo
     public_url: str = ""  # default: http://127.0.0.1:{port}
     port: int = 8000
+    demo_household_port: int = Field(default=8101, ge=1, le=65535)  # the demo 户籍 REST system beside the hub
     license_types_dir: Path = Path("schemas/license-types")
     sources_dir: Path = Path("schemas/sources")
     access_token_ttl: int = Field(default=600, ge=60, le=3600)

@@ -30,7 +30,7 @@ async def verify_online(qr_text: str, state) -> dict:
         elif result.status is Status.REVOKED and record is not None and record[2]:
             superseding = record[2]
             result = Result.of(Status.REVOKED, license=result.license, issuer=result.issuer, reason="superseded",
-                               status_list_age=result.status_list_age)
+                               status_list=result.status_list)
     state.audit.record_later(verification_event(result))
     return counter_answer(result, now) | {"superseded_by": superseding}
 
@@ -73,4 +73,5 @@ def counter_answer(result: Result, now: datetime) -> dict:
         license = {**license, "holder": holder}
     return {"valid": result.valid, "status": str(result.status), "license": license, "issuer": result.issuer,
             "reason": result.reason, "message": result.message, "message_en": result.message_en,
-            "checked_at": now.isoformat().replace("+00:00", "Z"), "status_list_age": result.status_list_age}
+            "checked_at": now.isoformat().replace("+00:00", "Z"),
+            "status_list": None if result.status_list is None else result.status_list.as_json()}

@@ -6,6 +6,7 @@ import random
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import ARRAY, Integer, String, bindparam, func, literal, select, update
@@ -13,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.core.clock import Clock, system_clock
 from hub.core.db import at_once, counts_at_once
 from hub.core.errors import HubError, NotFound
 from hub.status.tables import StatusEntry, StatusList
@@ -170,16 +172,21 @@ def set_status(session: Session, *, issuer_code: str, list_no: int, index: int, 
     row.updated_at = now
 
 
-def _view(row: StatusList) -> StatusListView:
-    return StatusListView(row.id, row.purpose, row.bits, row.updated_at)
+def _view(row: StatusList, fetched_at: datetime) -> StatusListView:
+    return StatusListView(row.id, row.purpose, row.bits, row.updated_at, fetched_at)
 
 
 class StatusCache:
-    """Every status list in memory (16 KiB each), reloaded when stale; signed lists cached per version."""
+    """Every status list in memory (16 KiB each), reloaded when stale; signed lists cached per version.
+
+    Each reload compares every list's version with the database, so after it every list held is current:
+    all of them carry the reload's time as `fetched_at` (what /verify reports as the copy's age).
+    """
 
     def __init__(self, session_factory: sessionmaker[Session], *, passphrase: bytes, base_url: str,
-                 ttl: float = 5.0) -> None:
+                 clock: Clock = system_clock, ttl: float = 5.0) -> None:
         self._factory, self._passphrase, self._base_url, self._ttl = session_factory, passphrase, base_url, ttl
+        self._clock = clock
         self._lock = threading.Lock()
         self._lists: dict[str, StatusListView] = {}
         self._versions: dict[str, int] = {}
@@ -201,11 +208,12 @@ class StatusCache:
 
     def _reload(self) -> None:
         with self._lock, self._factory() as session:
+            fetched_at = self._clock()
             versions = dict(session.execute(select(StatusList.id, StatusList.version)).all())
             changed = [i for i, v in versions.items() if self._versions.get(i) != v]
-            lists = dict(self._lists)
+            lists = {i: replace(view, fetched_at=fetched_at) for i, view in self._lists.items()}
             for row in session.scalars(select(StatusList).where(StatusList.id.in_(changed))) if changed else ():
-                lists[row.id] = _view(row)
+                lists[row.id] = _view(row, fetched_at)
             self._lists, self._versions, self._loaded_at = lists, versions, time.monotonic()
 
     def signed(self, identifier: str) -> tuple[str, int]:

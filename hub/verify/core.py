@@ -46,6 +46,23 @@ class Status(StrEnum):
 
 
 @dataclass(frozen=True)
+class StatusListFreshness:
+    """How current the status lists behind an answer were: the verifier's copy apart from the list's last change."""
+
+    fetched_at: datetime | None  # when the verifier fetched its copy (the older of the two lists); None: not known
+    updated_at: datetime  # when the lists last changed, as signed by the hub (validFrom; the later of the two)
+    age_seconds: int | None  # seconds from fetched_at to the verification instant; None: not known
+
+    def as_json(self) -> dict:
+        """Return the JSON form, times in RFC 3339 with Z."""
+        def text(value: datetime | None) -> str | None:
+            return None if value is None else value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+        return {"fetched_at": text(self.fetched_at), "age_seconds": self.age_seconds,
+                "updated_at": text(self.updated_at)}
+
+
+@dataclass(frozen=True)
 class Result:
     """A verification answer; ``reason`` is a machine code saying which check decided it."""
 
@@ -55,7 +72,7 @@ class Result:
     message: str
     message_en: str
     reason: str | None = None
-    status_list_age: int | None = None  # seconds since the status lists used were issued; None: not checked
+    status_list: StatusListFreshness | None = None  # None: no status list was at hand, the status was not checked
 
     @property
     def valid(self) -> bool:
@@ -64,10 +81,10 @@ class Result:
 
     @classmethod
     def of(cls, status: Status, *, license: dict | None = None, issuer: dict | None = None,
-           reason: str | None = None, status_list_age: int | None = None) -> Result:
+           reason: str | None = None, status_list: StatusListFreshness | None = None) -> Result:
         """Build a result with the status's standard messages."""
         message, message_en = messages_for(status.value, reason)
-        return cls(status, license, issuer, message, message_en, reason, status_list_age)
+        return cls(status, license, issuer, message, message_en, reason, status_list)
 
 
 def verify(qr_text: str, trust: TrustList, now: datetime,
@@ -94,22 +111,30 @@ def verify(qr_text: str, trust: TrustList, now: datetime,
         license = license_view(claims, trust.types.get(claims.type_code))
     except QRFormatError as error:
         return Result.of(Status.MALFORMED, reason=error.code)
-    revoked, age = _list_status(claims, issuer.code, status_lists, now)
+    revoked, freshness = _list_status(claims, issuer.code, status_lists, now)
     status = revoked or validity_status(claims, now)
-    return Result.of(status, license=license, issuer=issuer_view(issuer), status_list_age=age)
+    return Result.of(status, license=license, issuer=issuer_view(issuer), status_list=freshness)
 
 
 def _list_status(claims: LicenseClaims, issuer_code: str, lists: Mapping[str, StatusListView] | None,
-                 now: datetime) -> tuple[Status | None, int | None]:
-    """Return revoked or suspended when a status list says so, and the age of the lists consulted."""
+                 now: datetime) -> tuple[Status | None, StatusListFreshness | None]:
+    """Return revoked or suspended when a status list says so, and how current the lists consulted were."""
     if lists is None or claims.status_ref is None:
         return None, None
     list_no, index = claims.status_ref
     found = [(lists.get(list_id(issuer_code, list_no, purpose)), status)
              for purpose, status in (("revocation", Status.REVOKED), ("suspension", Status.SUSPENDED))]
     views = [view for view, _ in found if view is not None]
-    age = max(0, int((now - min(v.valid_from for v in views)).total_seconds())) if views else None
-    return next((status for view, status in found if view is not None and view.is_set(index)), None), age
+    verdict = next((status for view, status in found if view is not None and view.is_set(index)), None)
+    return verdict, (list_freshness(views, now) if views else None)
+
+
+def list_freshness(views: Sequence[StatusListView], now: datetime) -> StatusListFreshness:
+    """Describe the lists consulted: the oldest copy's fetch time and age, the latest change."""
+    fetched = [view.fetched_at for view in views]
+    oldest = None if None in fetched else min(fetched)
+    age = None if oldest is None else max(0, int((now - oldest).total_seconds()))
+    return StatusListFreshness(fetched_at=oldest, updated_at=max(view.valid_from for view in views), age_seconds=age)
 
 
 def _authenticate(decoded: DecodedQR, trust: TrustList) -> TrustedIssuer | Result:

@@ -80,12 +80,13 @@ def decode_list(encoded: str) -> bytes:
 
 @dataclass(frozen=True)
 class StatusListView:
-    """One decoded status list and when it was issued."""
+    """One decoded status list, when it last changed, and when this copy of it was fetched."""
 
     id: str
     purpose: str
     bits: bytes
-    valid_from: datetime
+    valid_from: datetime  # when the list last changed (the credential's validFrom)
+    fetched_at: datetime | None = None  # when the verifier holding this copy fetched it; None: not known
 
     def is_set(self, index: int) -> bool:
         return 0 <= index < len(self.bits) * 8 and bit_is_set(self.bits, index)
@@ -108,12 +109,14 @@ def sign_status_list(document: dict, root_key: Any, root_cert_der: bytes) -> str
     return sign_root_jws(document, root_key, root_cert_der, typ=JWS_TYPE, cty="vc")
 
 
-def verify_status_list(token: str, root_cert_der: bytes) -> StatusListView:
-    """Check a status list JWT against the pinned root certificate and decode it."""
-    return _view(verify_root_jws(token, root_cert_der, typ=JWS_TYPE, error=StatusListError))
+def verify_status_list(token: str, root_cert_der: bytes, *, fetched_at: datetime) -> StatusListView:
+    """Check a status list JWT against the pinned root certificate and decode it, noting when it was fetched."""
+    if fetched_at.utcoffset() is None:
+        raise ValueError("fetched_at must be timezone-aware")  # a caller bug, not a property of the list
+    return _view(verify_root_jws(token, root_cert_der, typ=JWS_TYPE, error=StatusListError), fetched_at)
 
 
-def _view(document: dict) -> StatusListView:
+def _view(document: dict, fetched_at: datetime) -> StatusListView:
     subject = document.get("credentialSubject")
     if "BitstringStatusListCredential" not in (document.get("type") or []) or not isinstance(subject, dict):
         raise StatusListError("bad_document", "not a BitstringStatusListCredential")
@@ -125,4 +128,4 @@ def _view(document: dict) -> StatusListView:
         raise StatusListError("bad_document", "id or validFrom is missing or malformed") from None
     if subject.get("statusPurpose") != purpose or valid_from.tzinfo is None:
         raise StatusListError("bad_document", "statusPurpose or validFrom does not match")
-    return StatusListView(identifier, purpose, decode_list(subject.get("encodedList")), valid_from)
+    return StatusListView(identifier, purpose, decode_list(subject.get("encodedList")), valid_from, fetched_at)

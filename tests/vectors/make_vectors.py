@@ -35,6 +35,9 @@ DEPT_A = ("11990100MB0000019L", "示例市市场监督管理局")  # ES256
 DEPT_B = ("11990100MB0000027F", "示例市民政局")  # EdDSA
 BUSINESS_LICENSE = "11100000000013338W001"
 MARRIAGE_CERTIFICATE = "11100000MB90000150001"
+# Status list entries ([list number, index], payload element 8): every QR the hub issues carries one. The
+# business license's index is above 65535, as half of all indexes are: the larger of the two CBOR sizes.
+BUSINESS_STATUS, MARRIAGE_STATUS = (1, 93217), (1, 40518)
 _CERT_START, _CERT_END = datetime(2025, 1, 1, tzinfo=timezone.utc), datetime(2035, 1, 1, tzinfo=timezone.utc)
 _KEY_KINDS = {"root": "ES256", "dept-a": "ES256", "dept-b": "EdDSA", "rogue": "ES256"}
 _SUBJECTS = {"root": "Hub Test Root CA", "dept-a": DEPT_A[1], "dept-b": DEPT_B[1], "rogue": "Rogue"}
@@ -120,7 +123,7 @@ def demo_business_license() -> LicenseClaims:
     return LicenseClaims(
         type_code=BUSINESS_LICENSE, issuer_code=DEPT_A[0], serial=2026000001, version=1,
         valid_from=date(2026, 11, 21), valid_until=None, holder_id="91350100M000100Y43",
-        holder_name="福州闽江数字科技有限公司", fields=("林建华",),
+        holder_name="福州闽江数字科技有限公司", fields=("林建华",), status_ref=BUSINESS_STATUS,
     )
 
 
@@ -129,7 +132,7 @@ def demo_marriage_certificate() -> LicenseClaims:
     return LicenseClaims(
         type_code=MARRIAGE_CERTIFICATE, issuer_code=DEPT_B[0], serial=2026000520, version=1,
         valid_from=date(2026, 5, 20), valid_until=None, holder_id="11010519491231002X",
-        holder_name="张晓明", fields=("李雨桐", date(2026, 5, 20)),
+        holder_name="张晓明", fields=("李雨桐", date(2026, 5, 20)), status_ref=MARRIAGE_STATUS,
     )
 
 
@@ -184,8 +187,9 @@ def _signature_cases(keys: dict[str, KeyPair]) -> dict[str, tuple[str, str]]:
     return {
         "valid.txt": (valid, "valid"),
         "valid_eddsa.txt": (encode_qr(demo_marriage_certificate(), b), "valid"),
-        "valid_extra_elements.txt": (_text(_sign1({1: -7, 4: a.kid}, _payload(demo, [1, 7], "later", {1: 2}), a.sign)),
+        "valid_extra_elements.txt": (_text(_sign1({1: -7, 4: a.kid}, _payload(demo, "later", {1: 2}), a.sign)),
                                      "valid"),
+        "valid_without_status.txt": (encode_qr(replace(demo, status_ref=None), a), "valid"),
         "expired.txt": (encode_qr(replace(demo, serial=2021000007, valid_from=date(2021, 12, 1),
                                           valid_until=date(2026, 11, 30)), a), "expired"),
         "not_yet_valid.txt": (encode_qr(replace(demo, valid_from=date(2026, 12, 2)), a), "not_yet_valid"),
