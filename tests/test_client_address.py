@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from hub.bootstrap import initialise
 from hub.core.addresses import ClientAddresses
 from hub.core.errors import problem
+from hub.core.settings import Settings
 from hub.main import create_app
 from tests.conftest import make_settings
 from tests.servers import ServerThread
@@ -91,3 +92,11 @@ def test_the_token_endpoint_counts_failures_by_the_same_address(tmp_path, reques
         assert [fail("198.51.100.1") for _ in range(3)] == [401, 401, 429]
         assert fail("198.51.100.2") == 401
         assert _verify_statuses(client.post, ["198.51.100.1", "198.51.100.1", "198.51.100.1"]) == [200, 200, 429]
+
+
+def test_trusted_proxies_are_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("HUB_TRUSTED_PROXIES", "10.0.0.1, 192.168.0.0/16 2001:db8::/32")
+    assert [str(n) for n in Settings().trusted_proxies] == ["10.0.0.1/32", "192.168.0.0/16", "2001:db8::/32"]
+    monkeypatch.setenv("HUB_TRUSTED_PROXIES", "proxy.example")
+    with pytest.raises(ValueError, match="does not appear to be an IPv4 or IPv6 network"):
+        Settings()
