@@ -136,3 +136,9 @@ def test_uploads_are_left_to_their_readers(hub, departments, setting):
     response = hub.client.post(f"/sources/{SOURCE['id']}/import", content=csv, headers=civil)
     assert response.status_code == 200, response.text  # the reader judged each row, the guard none
     assert response.json()["imported"] + response.json()["failed"] == 2
+
+
+def test_a_streamed_body_over_the_limit_is_still_413_while_it_is_checked(hub):
+    chunks = (b"x" * 65536 for _ in range(20))  # no Content-Length: the limit is met while reading
+    response = hub.client.post("/verify", content=chunks, headers={"content-type": "application/json"})
+    assert response.status_code == 413 and response.json()["type"] == "urn:hub:problem:payload_too_large"
