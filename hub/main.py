@@ -13,9 +13,6 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
-from limits import parse as parse_limit
-from limits.storage import MemoryStorage
-from limits.strategies import SlidingWindowCounterRateLimiter
 from starlette.concurrency import run_in_threadpool
 
 from hub.audit.router import router as audit_router
@@ -24,15 +21,19 @@ from hub.audit.writer import AuditWriter
 from hub.audit.service import audit_pepper, session_info
 from hub.auth.router import demo_identity_router
 from hub.auth.router import router as auth_router
+from hub.auth.throttle import TokenThrottle
 from hub.auth.tokens import TokenCache
 from hub.batch.router import MAX_UPLOAD_BYTES
 from hub.batch.router import router as batch_router
 from hub.batch.service import BatchContext
 from hub.batch.worker import BatchRuntime
+from hub.core.addresses import ClientAddresses
 from hub.core.clock import Clock, system_clock
 from hub.core.db import make_engine, make_session_factory
 from hub.core.errors import install_error_handlers
+from hub.core.guard import ControlCharacterGuard
 from hub.core.http import BodyLimitMiddleware, serve_ahead
+from hub.core.ratelimit import RateLimit
 from hub.core.sealed import Sealer
 from hub.core.settings import Settings
 from hub.core.storage import S3Store, open_store
@@ -128,11 +129,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.state.audit_writer = AuditWriter(session_factory)
     app.state.exchange = ExchangeDesk(session_factory, connections=app.state.connections, receipts=app.state.receipts,
                                       writer=app.state.audit_writer, pepper=app.state.pepper)
-    app.state.verify_limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
-    app.state.verify_limit = parse_limit(settings.verify_rate_limit)
+    app.state.client_addresses = ClientAddresses(settings.trusted_proxies)
+    app.state.verify_limit = RateLimit(settings.verify_rate_limit)
+    app.state.token_throttle = TokenThrottle.from_settings(settings)
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
-                       overrides={"/licenses/batch": MAX_UPLOAD_BYTES, "/sources/*/import": MAX_IMPORT_BYTES})
+    uploads = {"/licenses/batch": MAX_UPLOAD_BYTES, "/sources/*/import": MAX_IMPORT_BYTES}
+    app.add_middleware(ControlCharacterGuard, uploads=uploads)  # inside the body limit, which caps what it reads
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=uploads)
     for router in (auth_router, registry_router, catalogue_router, exchange_router, trust_router, batch_router,
                    licenses_router, status_router, verify_router, audit_router):
         app.include_router(router)

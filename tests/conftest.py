@@ -100,7 +100,8 @@ def make_settings(backend: str, tmp: Path, request) -> Settings:
                    "s3_access_key": s3.access_key, "s3_secret_key": s3.secret_key}
     return Settings(var_dir=tmp / "var", database_url=database_url, key_passphrase="test-passphrase",
                     public_url="http://localhost", license_types_dir=ROOT / "schemas" / "license-types",
-                    verify_rate_limit="100000/minute", demo_identity=True, **storage)
+                    verify_rate_limit="100000/minute", token_failure_limit_per_client="100000/minute",
+                    token_failure_limit_per_address="100000/minute", demo_identity=True, **storage)
 
 
 def scratch_database(request, prefix: str) -> str:

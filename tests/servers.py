@@ -16,12 +16,15 @@ def free_port() -> int:
 
 
 class ServerThread:
-    """uvicorn serving an app on a loopback port; lifespan="off" serves an app whose lifespan already runs."""
+    """uvicorn serving an app on a loopback port; lifespan="off" serves an app whose lifespan already runs.
 
-    def __init__(self, app, port: int | None = None, *, lifespan: str = "auto") -> None:
+    `options` go to uvicorn.Config (e.g. proxy_headers=False, as `hub serve` runs the hub).
+    """
+
+    def __init__(self, app, port: int | None = None, *, lifespan: str = "auto", **options) -> None:
         self.port = port or free_port()
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, lifespan=lifespan,
-                                                    log_level="warning"))
+                                                    log_level="warning", **options))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> str:

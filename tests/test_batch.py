@@ -95,7 +95,7 @@ def to_jsonl(rows: list[dict]) -> bytes:
 def test_csv_line_numbers_follow_quoted_newlines_and_blank_lines():
     company = make_credit_code(next(_seed), region="990100")
     body = ("key,type,holder_id_type,holder_id,holder_name,data\r\n"
-            f'k1,{BUSINESS},credit_code,{company},"Two\r\nlines","{{""legal_representative"": ""A""}}"\r\n'
+            f'k1,{BUSINESS},credit_code,{company},N,"{{""legal_representative"":\r\n""A""}}"\r\n'
             "\r\n"
             f"k2,{BUSINESS},credit_code,{company},N,not json\r\n"
             f",{BUSINESS},credit_code,{company},N,{{}}\r\n"
@@ -103,7 +103,7 @@ def test_csv_line_numbers_follow_quoted_newlines_and_blank_lines():
     rows = list(read_batch(body, "csv"))
     assert [(r.line, r.key, r.code) for r in rows] == [(2, "k1", None), (5, "k2", "invalid_row"),
                                                       (6, None, "missing_key"), (7, None, "invalid_key")]
-    assert rows[0].request.data == {"legal_representative": "A"} and rows[0].request.holder.name == "Two\r\nlines"
+    assert rows[0].request.data == {"legal_representative": "A"} and rows[0].request.holder.name == "N"
     assert rows[1].errors[0]["field"] == "data"
 
 

@@ -18,4 +18,5 @@ def test_verify_is_rate_limited_with_a_429_problem(tmp_path, request):
         refused = client.post("/verify", json={"qr": "HUB1:ABC"})
         assert refused.headers["content-type"].startswith("application/problem+json")
         assert refused.json()["type"] == "urn:hub:problem:rate_limited"
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
         assert client.get("/health").status_code == 200  # other routes are not affected

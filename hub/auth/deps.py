@@ -15,9 +15,10 @@ async def current_principal(request: Request) -> Principal:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("A bearer access token is required: get one from POST /oauth/token.")
-    state = request.app.state
-    return verify_access_token(token.strip(), keys=state.token_keys, issuer=state.settings.public_url,
-                               cache=state.token_cache)
+    state, settings = request.app.state, request.app.state.settings
+    return verify_access_token(token.strip(), keys=state.token_keys, issuer=settings.public_url,
+                               cache=state.token_cache, skew=settings.token_clock_skew,
+                               max_lifetime=settings.token_max_lifetime)
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.auth.citizens import CITIZEN_SCOPE, mint_citizen_token
 from hub.auth.service import issue_token
+from hub.core.addresses import client_address
 from hub.core.db import SessionDep
 from hub.core.errors import problem
 from hub.core.http import read_form
@@ -22,12 +23,13 @@ router = APIRouter(tags=["auth"])
 async def token(request: Request, session: SessionDep) -> JSONResponse:
     form = await read_form(request)
     status, body, headers = await run_in_threadpool(
-        issue_token, session, form, headers=request.headers, app_state=request.app.state
-    )
+        issue_token, session, form, headers=request.headers, address=client_address(request),
+        app_state=request.app.state)
     if status >= 400:
         # RFC 6749 §5.2 error members, carried inside an RFC 9457 problem.
         return problem(status, body.get("error", "invalid_request"), "OAuth2 error",
-                       body.get("error_description") or body.get("error", ""), request.url.path, **body)
+                       body.get("error_description") or body.get("error", ""), request.url.path,
+                       headers={k: v for k, v in headers.items() if k.lower() == "www-authenticate"}, **body)
     return JSONResponse(body, status_code=status, headers=headers)
 
 

@@ -10,6 +10,8 @@ import jwt
 from hub.core.errors import Unauthorized
 
 REQUIRED_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"]
+CLOCK_SKEW = 30  # seconds an iat may lie ahead of this host's clock
+MAX_LIFETIME = 3600  # seconds from iat to exp, at most
 
 
 @dataclass(frozen=True)
@@ -55,10 +57,13 @@ class TokenCache:
         self._entries[token] = (principal, expires)
 
 
-def verify_access_token(token: str, *, keys: dict, issuer: str, cache: TokenCache | None = None) -> Principal:
+def verify_access_token(token: str, *, keys: dict, issuer: str, cache: TokenCache | None = None,
+                        skew: int = CLOCK_SKEW, max_lifetime: int = MAX_LIFETIME) -> Principal:
     """Verify signature, type, issuer, audience and lifetime (RFC 9068 §4); raise Unauthorized otherwise.
 
-    Token lifetimes run on the system clock, as authlib issues them; the app's clock governs licenses.
+    A token issued more than `skew` seconds ahead, or valid for more than `max_lifetime` seconds from its iat,
+    is refused even with a good signature. Token lifetimes run on the system clock, as authlib issues them;
+    the app's clock governs licenses.
     """
     known = cache.get(token) if cache is not None else None
     if known is not None:
@@ -78,6 +83,7 @@ def verify_access_token(token: str, *, keys: dict, issuer: str, cache: TokenCach
         raise Unauthorized("The access token has expired.") from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized("The access token is not valid.") from exc
+    _check_lifetime(claims, skew=skew, max_lifetime=max_lifetime)
     principal = Principal(
         client_id=str(claims["client_id"]), role=str(claims.get("role", "")),
         department_id=claims.get("dept"), scopes=frozenset(str(claims.get("scope", "")).split()),
@@ -86,3 +92,13 @@ def verify_access_token(token: str, *, keys: dict, issuer: str, cache: TokenCach
     if cache is not None:
         cache.put(token, principal, float(claims["exp"]))
     return principal
+
+
+def _check_lifetime(claims: dict, *, skew: int, max_lifetime: int) -> None:
+    issued, expires = claims["iat"], claims["exp"]
+    if not isinstance(issued, (int, float)) or isinstance(issued, bool):
+        raise Unauthorized("The access token's iat is not a time.")
+    if issued > time.time() + skew:
+        raise Unauthorized("The access token is issued in the future (iat).")
+    if expires - issued > max_lifetime:
+        raise Unauthorized(f"The access token is valid for longer than {max_lifetime} seconds.")

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 PROBLEM_BASE = "urn:hub:problem:"
+DEFAULT_RETRY_AFTER = 60  # seconds, for a 429 whose limiter could not say
 log = logging.getLogger("hub.errors")
 
 
@@ -25,6 +26,11 @@ class HubError(Exception):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.extra = extra
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        """Response headers the failure calls for (e.g. Retry-After)."""
+        return None
 
 
 class BadRequest(HubError):
@@ -71,16 +77,44 @@ class GatewayTimeout(HubError):
     status, code, title = 504, "source_timeout", "The department's system did not answer in time"
 
 
+class ControlCharacter(HubError):
+    """A control character (NUL above all) where none belongs; `where` names the part of the request."""
+
+    status, code, title = 422, "control_character", "Control characters are not accepted"
+
+
+class InvalidUnicode(HubError):
+    status, code, title = 422, "invalid_unicode", "The text is not valid Unicode"
+
+
 class TooManyRequests(HubError):
+    """Over a rate limit; the answer says when to retry (RFC 9110 §10.2.3 Retry-After, in seconds)."""
+
     status, code, title = 429, "rate_limited", "Too many requests"
 
+    def __init__(self, detail: str | None = None, *, retry_after: int = DEFAULT_RETRY_AFTER, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.retry_after = max(1, int(retry_after))
 
-def problem(status: int, code: str, title: str, detail: str, instance: str, **extra: Any) -> JSONResponse:
-    """Build an RFC 9457 problem response (§3: type, title, status, detail, instance)."""
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+def problem(status: int, code: str, title: str, detail: str, instance: str, *,
+            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    """Build an RFC 9457 problem response (§3: type, title, status, detail, instance).
+
+    A 401 carries a Bearer challenge unless `headers` gives another; every 429 carries Retry-After.
+    """
     body = {"type": PROBLEM_BASE + code, "title": title, "status": status, "detail": detail, "instance": instance}
     body.update(extra)
-    headers = {"WWW-Authenticate": 'Bearer realm="hub"'} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+    headers = dict(headers or {})
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="hub"')
+    elif status == 429:
+        headers.setdefault("Retry-After", str(DEFAULT_RETRY_AFTER))
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers or None)
 
 
 _HTTP_CODES = {
@@ -101,7 +135,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HubError)
     async def _hub_error(request: Request, exc: HubError) -> JSONResponse:
-        return problem(exc.status, exc.code, exc.title, exc.detail, request.url.path, **exc.extra)
+        return problem(exc.status, exc.code, exc.title, exc.detail, request.url.path, headers=exc.headers,
+                       **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

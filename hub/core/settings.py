@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from limits import parse as parse_limit
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -28,6 +31,16 @@ class Settings(BaseSettings):
     license_types_dir: Path = Path("schemas/license-types")
     sources_dir: Path = Path("schemas/sources")
     access_token_ttl: int = Field(default=600, ge=60, le=3600)
+    # An access token or client assertion whose iat lies further ahead than this is refused (seconds).
+    token_clock_skew: int = Field(default=30, ge=0, le=300)
+    token_max_lifetime: int = Field(default=3600, ge=60, le=86_400)  # exp − iat of an access token, at most
+    client_assertion_max_lifetime: int = Field(default=300, ge=30, le=3600)  # exp − iat of a private_key_jwt
+    # Failed client authentications at POST /oauth/token (limits notation, e.g. "10/minute"): per client id a
+    # failure past the limit is answered 429; per address every request past it is, until the window passes.
+    token_failure_limit_per_client: str = "10/minute"
+    token_failure_limit_per_address: str = "30/minute"
+    # Reverse proxies whose X-Forwarded-For is believed: addresses or CIDRs, comma-separated (empty: none).
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     verify_rate_limit: str = "600/minute"
     run_migrations: bool = True
@@ -40,6 +53,27 @@ class Settings(BaseSettings):
     def _default_public_url(self) -> Settings:
         self.public_url = (self.public_url or f"http://127.0.0.1:{self.port}").rstrip("/")
         return self
+
+    @model_validator(mode="after")
+    def _tokens_fit_their_maximum(self) -> Settings:
+        if self.access_token_ttl > self.token_max_lifetime:
+            raise ValueError("access_token_ttl must not exceed token_max_lifetime")
+        return self
+
+    @field_validator("verify_rate_limit", "token_failure_limit_per_client", "token_failure_limit_per_address")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        parse_limit(value)  # raises ValueError naming what it could not read
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.replace(",", " ").split()
+        if isinstance(value, list):
+            return [ip_network(v, strict=False) if isinstance(v, str) else v for v in value]
+        return value
 
     def resolved_database_url(self) -> str:
         """Return the configured database URL, or the embedded SQLite file."""

@@ -7,15 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hub.core.text import Line
 from hub.registry.source_models import Owner
 
 FIELD_NAME = r"^[a-z][a-z0-9_]{0,63}$"
-
-
-def _stripped(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value.strip()
 
 
 class ExchangeQuery(BaseModel):
@@ -23,11 +18,9 @@ class ExchangeQuery(BaseModel):
 
     subject: str = Field(min_length=1, max_length=32, description="公民身份号码 or 统一社会信用代码")
     fields: list[str] = Field(min_length=1, max_length=200)
-    purpose: str = Field(min_length=1, max_length=200, description="用证事由 (required, ≤ 200 characters)")
+    purpose: Line = Field(max_length=200, description="用证事由 (required, ≤ 200 characters)")
     consent: str | None = Field(default=None, min_length=1, max_length=32,
                                 description="id of the citizen's consent, needed for sensitive personal fields")
-
-    _purpose = field_validator("purpose")(_stripped)
 
     @field_validator("fields")
     @classmethod
@@ -58,10 +51,8 @@ class ConsentCreate(BaseModel):
     subject: str = Field(min_length=18, max_length=18, description="the citizen's resident id")
     source: str = Field(min_length=1, max_length=64)
     fields: list[str] = Field(min_length=1, max_length=200)
-    purpose: str = Field(min_length=1, max_length=200)
+    purpose: Line = Field(max_length=200)
     valid_days: int = Field(default=30, ge=1, le=365)
-
-    _purpose = field_validator("purpose")(_stripped)
 
 
 class ConsentOut(BaseModel):

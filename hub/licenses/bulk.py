@@ -31,6 +31,7 @@ from hub.licenses.service import (
     UnknownLicenseType,
     _validity,
     license_event,
+    local_date,
     request_hash,
     reserve_serials,
     validated_data,
@@ -134,7 +135,7 @@ def _checked(position: int, request: LicenseIssue, key: str | None, digest: str,
         raise UnknownLicenseType(f"No license type with code {request.type}.")
     if department.code not in license_type.issuers:
         raise NotAllowedIssuer(f"{department.name} may not issue {license_type.name}.")
-    data = validated_data(license_type, request.holder, request.data)
+    data = validated_data(license_type, request.holder, request.data, today=local_date(now))
     valid_from, valid_until = _validity(license_type, request, now)
     return _Pending(position, request, key, digest, license_type, data, valid_from, valid_until)
 

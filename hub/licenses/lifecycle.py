@@ -10,8 +10,16 @@ from sqlalchemy.orm import Session
 from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, NotFound
 from hub.licenses.artifacts import Artifacts
-from hub.licenses.models import Holder, ReissueRequest
-from hub.licenses.service import _validity, create_version, get_license, record_event, validated_data
+from hub.licenses.models import ReissueRequest
+from hub.licenses.service import (
+    _stored_holder,
+    _validity,
+    create_version,
+    get_license,
+    local_date,
+    record_event,
+    validated_data,
+)
 from hub.licenses.tables import License, LicenseEvent
 from hub.licenses.types import LicenseType
 from hub.registry.service import get_department
@@ -66,8 +74,8 @@ def reissue_license(session: Session, identifier: str, request: ReissueRequest, 
     license_type = types.get(old.type_code)
     if license_type is None or old.version >= 999:
         raise Conflict("This license can no longer be re-issued.")
-    holder = Holder(id_type=old.holder_id_type, id=old.holder_id, name=old.holder_name)
-    data = validated_data(license_type, holder, {**old.data, **request.data})
+    holder = _stored_holder(old)
+    data = validated_data(license_type, holder, {**old.data, **request.data}, today=local_date(now))
     valid_from, valid_until = _validity(license_type, request, now)
     department = get_department(session, old.issuer_department_id)
     new = create_version(session, license_type=license_type, department=department, keyring=keyring,

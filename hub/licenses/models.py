@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.core.dates import RequestDate
+from hub.core.text import Name, Text
 
 
 class Holder(BaseModel):
@@ -13,7 +16,7 @@ class Holder(BaseModel):
 
     id_type: Literal["resident_id", "credit_code"]
     id: str = Field(min_length=18, max_length=18)
-    name: str = Field(min_length=1, max_length=100)
+    name: Name = Field(max_length=100)
 
 
 class LicenseIssue(BaseModel):
@@ -22,8 +25,8 @@ class LicenseIssue(BaseModel):
     type: str = Field(min_length=21, max_length=21, description="license type code")
     holder: Holder
     data: dict[str, Any] = Field(default_factory=dict)
-    valid_from: date | None = None
-    valid_until: date | None = None
+    valid_from: RequestDate | None = None
+    valid_until: RequestDate | None = None
     from_source: bool = Field(default=False, description="take the data from the type's source, through the exchange")
 
 
@@ -61,6 +64,10 @@ class LicenseTypeFieldOut(BaseModel):
     required: bool
     label: str
     label_en: str | None = None
+    max_length: int | None = None
+    format: str | None = Field(default=None, description="resident_id, credit_code, name or multiline (strings)")
+    earliest: date | str | None = Field(default=None, description="dates: the earliest allowed (a date or today±N)")
+    latest: date | str | None = Field(default=None, description="dates: the latest allowed (a date or today±N)")
 
 
 class LicenseTypeOut(BaseModel):
@@ -77,20 +84,13 @@ class LicenseTypeOut(BaseModel):
 class LifecycleChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=500, description="why (recorded in the license history)")
-
-    @field_validator("reason")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value.strip()
+    reason: Text = Field(min_length=1, max_length=500, description="why (recorded in the license history)")
 
 
 class ReissueRequest(LifecycleChange):
     data: dict[str, Any] = Field(default_factory=dict, description="changed fields; the rest is kept")
-    valid_from: date | None = None
-    valid_until: date | None = None
+    valid_from: RequestDate | None = None
+    valid_until: RequestDate | None = None
 
 
 class LicenseEventOut(BaseModel):

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from hub.audit.service import AuditEvent, record, session_pepper
 from hub.auth.tokens import Principal
+from hub.core.dates import check_validity
 from hub.core.db import after_commit, at_once, counts_at_once, new_id
 from hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from hub.core.idempotency import IdempotencyConflict  # re-exported: batches import it from here
@@ -69,7 +70,7 @@ def issue_license(session: Session, request: LicenseIssue, *, principal: Princip
     department = department_by_id(session, principal.department_id or "")  # cached: departments are not edited
     if department.code not in license_type.issuers:
         raise NotAllowedIssuer(f"{department.name} may not issue {license_type.name}.")
-    data = validated_data(license_type, request.holder, request.data)
+    data = validated_data(license_type, request.holder, request.data, today=local_date(now))
     valid_from, valid_until = _validity(license_type, request, now)
     signer = keyring.signer_for(session, department.id)
     # From the serial on, the transaction holds the issuer's counter rows until it commits: keep it short.
@@ -158,18 +159,29 @@ def _remember(session: Session, client_id: str, key: str, digest: str, license_i
         raise IdempotencyConflict("A request with this Idempotency-Key is already being processed.")
 
 
-def validated_data(license_type: LicenseType, holder: Holder, data: dict) -> dict:
-    """Check the holder and the data against the type; every problem is reported at once."""
+def _stored_holder(row: License) -> Holder:
+    """The holder as stored: checked when it was issued, not again under rules that may have changed since."""
+    return Holder.model_construct(id_type=row.holder_id_type, id=row.holder_id, name=row.holder_name)
+
+
+def local_date(now: datetime) -> date:
+    """Return the calendar day in China at `now`: the day license dates are counted from."""
+    return now.astimezone(CHINA_STANDARD_TIME).date()
+
+
+def validated_data(license_type: LicenseType, holder: Holder, data: dict, *, today: date) -> dict:
+    """Check the holder and the data against the type, dates relative to `today`; every problem at once."""
     errors = []
     if holder.id_type != license_type.holder:
         errors.append({"field": "holder.id_type", "code": "wrong_holder_type",
                        "message": f"{license_type.name} is issued to a {license_type.holder} holder"})
-    check = is_valid_resident_id if holder.id_type == "resident_id" else is_valid_credit_code
-    if not check(holder.id):
+    valid_id = (is_valid_resident_id(holder.id, today=today) if holder.id_type == "resident_id"
+                else is_valid_credit_code(holder.id))
+    if not valid_id:
         errors.append({"field": "holder.id", "code": "bad_check_character",
-                       "message": f"not a valid {holder.id_type} (check character or format)"})
+                       "message": f"not a valid {holder.id_type} (check character, birth date or format)"})
     try:
-        data = validate_license_data(license_type, data)
+        data = validate_license_data(license_type, data, today=today)
     except LicenseDataError as exc:
         errors.extend(exc.errors)
         data = {}
@@ -179,16 +191,11 @@ def validated_data(license_type: LicenseType, holder: Holder, data: dict) -> dic
 
 
 def _validity(license_type: LicenseType, request, now: datetime) -> tuple[date, date | None]:
-    valid_from = request.valid_from or now.astimezone(CHINA_STANDARD_TIME).date()
+    valid_from = request.valid_from or local_date(now)
     valid_until = request.valid_until
     if valid_until is None and license_type.default_validity_days:
         valid_until = valid_from + timedelta(days=license_type.default_validity_days - 1)
-    if valid_until is not None and valid_until < valid_from:
-        raise ValidationFailed("valid_until is before valid_from.")
-    if not date(2000, 1, 1) <= valid_from <= date(2099, 12, 31):
-        raise ValidationFailed("valid_from must lie between 2000-01-01 and 2099-12-31.")
-    if valid_until is not None and valid_until > date(2199, 12, 31):
-        raise ValidationFailed("valid_until must not lie after 2199-12-31.")
+    check_validity(valid_from, valid_until, today=local_date(now))
     return valid_from, valid_until
 
 
@@ -279,7 +286,7 @@ def license_out(session: Session, row: License, *, types: dict[str, LicenseType]
         id=row.identifier, type=row.type_code, type_name=license_type.name if license_type else row.type_code,
         version=row.version, status=row.status, superseded_by=row.superseded_by,
         issuer=IssuerOut(code=department.code, name=department.name),
-        holder=Holder(id_type=row.holder_id_type, id=row.holder_id, name=row.holder_name), data=row.data,
+        holder=_stored_holder(row), data=row.data,
         valid_from=row.valid_from, valid_until=row.valid_until, issued_at=row.issued_at, qr=row.qr_text,
         links=LicenseLinks(self=self_url, qr_png=f"{self_url}/qr.png", qr_svg=f"{self_url}/qr.svg"),
     )

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -24,14 +25,18 @@ from pydantic import (
     model_validator,
 )
 
+from hub.core.dates import DEFAULT_LATEST, EARLIEST, is_bound, resolve_bound
 from hub.core.ids import is_valid_credit_code, is_valid_license_type_code, is_valid_resident_id
+from hub.core.text import check_line, check_name, check_text
 
 DEFAULT_STRING_MAX_LENGTH = 200
 
 FieldType = Literal["string", "date", "integer", "number", "boolean"]
-FieldFormat = Literal["resident_id", "credit_code"]
+# resident_id / credit_code: identity numbers, checked. name: a person's or body's name (hub.core.text.Name).
+# multiline: free text that may span lines. Without a format a string is one line of free text.
+FieldFormat = Literal["resident_id", "credit_code", "name", "multiline"]
 SnakeName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$", max_length=64)]
-Text = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_line)]
 
 
 class LicenseTypeError(Exception):
@@ -67,8 +72,18 @@ class LicenseField(_Model):
     label: Text
     label_en: Text | None = None
     max_length: Annotated[int, Field(ge=1, le=100_000)] | None = None
-    # Extra check for identity numbers carried in the data (e.g. a spouse's resident ID).
+    # Extra check for identity numbers carried in the data (e.g. a spouse's resident ID), names and long text.
     format: FieldFormat | None = None
+    # Date fields only: a date or `today[±N(d|y)]`, counted on the day of issuance (hub.core.dates).
+    earliest: date | str | None = None
+    latest: date | str | None = None
+
+    @field_validator("earliest", "latest")
+    @classmethod
+    def _date_bound(cls, value: date | str | None) -> date | str | None:
+        if value is not None and not is_bound(value):
+            raise ValueError("must be a date (YYYY-MM-DD) or today, today+N(d|y), today-N(d|y)")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -79,11 +94,11 @@ class LicenseField(_Model):
         return data
 
     @model_validator(mode="after")
-    def _string_options_only_on_strings(self) -> LicenseField:
-        if self.type != "string":
-            for option in ("max_length", "format"):
-                if getattr(self, option) is not None:
-                    raise ValueError(f"{option} applies only to string fields, not {self.type}")
+    def _options_fit_the_type(self) -> LicenseField:
+        for option, only_on in (("max_length", "string"), ("format", "string"), ("earliest", "date"),
+                                ("latest", "date")):
+            if self.type != only_on and getattr(self, option) is not None:
+                raise ValueError(f"{option} applies only to {only_on} fields, not {self.type}")
         return self
 
 
@@ -244,8 +259,8 @@ def _yaml_message(exc: yaml.YAMLError) -> str:
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _INTEGER_RE = re.compile(r"[+-]?\d{1,18}")
 _NUMBER_RE = re.compile(r"[+-]?(\d{1,18}(\.\d{1,18})?|\.\d{1,18})")
-# Control characters other than tab and newline have no place on a certificate.
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Control and bidi characters have no place on a certificate; only `multiline` text keeps tab and line breaks.
+_TEXT_CHECKS = {"name": check_name, "multiline": check_text}
 
 
 class _Invalid(Exception):
@@ -254,12 +269,14 @@ class _Invalid(Exception):
         self.message = message
 
 
-def validate_license_data(lt: LicenseType, data: dict[str, Any]) -> dict[str, Any]:
+def validate_license_data(lt: LicenseType, data: dict[str, Any], *, today: date | None = None) -> dict[str, Any]:
     """Check `data` against `lt`; return it normalised or raise LicenseDataError listing all problems.
 
-    Dates become `date`, integers `int`, numbers `int` or `float`, strings are stripped. Optional
-    fields that are absent or null are left out of the result.
+    Dates become `date` (within their range, counted from `today`: the issuing day, the system's by default),
+    integers `int`, numbers `int` or `float`, strings are stripped. Optional fields that are absent or null are
+    left out of the result.
     """
+    today = today or date.today()
     if not isinstance(data, dict):
         raise LicenseDataError([_error("", "wrong_type", "license data must be an object")])
     errors: list[dict[str, str]] = []
@@ -276,7 +293,7 @@ def validate_license_data(lt: LicenseType, data: dict[str, Any]) -> dict[str, An
                 errors.append(_error(field.name, "missing", message))
             continue
         try:
-            result[field.name] = _normalise(field, value)
+            result[field.name] = _normalise(field, value, today)
         except _Invalid as problem:
             errors.append(_error(field.name, problem.code, problem.message))
     if errors:
@@ -288,11 +305,11 @@ def _error(field: str, code: str, message: str) -> dict[str, str]:
     return {"field": field, "code": code, "message": message}
 
 
-def _normalise(field: LicenseField, value: Any) -> Any:
+def _normalise(field: LicenseField, value: Any, today: date) -> Any:
     if field.type == "string":
-        return _normalise_string(field, value)
+        return _normalise_string(field, value, today)
     if field.type == "date":
-        return _normalise_date(value)
+        return _date_in_range(field, _normalise_date(value), today)
     if field.type == "integer":
         return _normalise_integer(value)
     if field.type == "number":
@@ -300,18 +317,20 @@ def _normalise(field: LicenseField, value: Any) -> Any:
     return _normalise_boolean(value)
 
 
-def _normalise_string(field: LicenseField, value: Any) -> str:
+def _normalise_string(field: LicenseField, value: Any, today: date) -> str:
     if not isinstance(value, str):
         raise _Invalid("wrong_type", "expected a string")
     text = value.strip()
-    if _CONTROL_RE.search(text):
-        raise _Invalid("invalid", "contains control characters")
+    try:
+        _TEXT_CHECKS.get(field.format or "", check_line)(text)
+    except ValueError as exc:
+        raise _Invalid("invalid", str(exc)) from None
     limit = field.max_length or DEFAULT_STRING_MAX_LENGTH
     if len(text) > limit:
         raise _Invalid("too_long", f"at most {limit} characters, got {len(text)}")
     if field.format == "resident_id":
         text = text.upper()
-        if not is_valid_resident_id(text):
+        if not is_valid_resident_id(text, today=today):
             raise _Invalid("invalid", "not a valid resident ID number")
     elif field.format == "credit_code":
         text = text.upper()
@@ -330,6 +349,14 @@ def _normalise_date(value: Any) -> date:
         return date.fromisoformat(value.strip())
     except ValueError as exc:
         raise _Invalid("invalid", f"not a real date: {value.strip()}") from exc
+
+
+def _date_in_range(field: LicenseField, day: date, today: date) -> date:
+    earliest = resolve_bound(field.earliest or EARLIEST, today=today)
+    latest = resolve_bound(field.latest or DEFAULT_LATEST, today=today)
+    if not earliest <= day <= latest:
+        raise _Invalid("out_of_range", f"must lie between {earliest} and {latest}")
+    return day
 
 
 def _normalise_integer(value: Any) -> int:

@@ -10,7 +10,8 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from hub.core.errors import TooManyRequests, ValidationFailed
+from hub.core.addresses import client_address
+from hub.core.errors import ValidationFailed
 from hub.core.http import read_json
 from hub.verify.models import VerifyOut, VerifyRequest
 from hub.licenses.verification import verify_online
@@ -33,8 +34,8 @@ def _qr_text(body: object) -> str:
              summary="核验证照二维码 Verify a license QR code")
 async def verify(request: Request) -> Response:
     state = request.app.state
-    client = request.client.host if request.client else "unknown"
-    if not state.verify_limiter.hit(state.verify_limit, "verify", client):
-        raise TooManyRequests("Too many verification requests from this address; retry in a minute.")
+    address = client_address(request)
+    if not state.verify_limit.hit("verify", address):
+        raise state.verify_limit.refusal("Too many verification requests from this address.", "verify", address)
     qr = _qr_text(await read_json(request))
     return Response(orjson.dumps(await verify_online(qr, state)), media_type="application/json")

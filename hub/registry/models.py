@@ -11,14 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hub.auth.models import ClientCredentials
 from hub.core.ids import is_valid_credit_code
+from hub.core.text import Name
 
 
 class DepartmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(min_length=18, max_length=18, description="统一社会信用代码 (GB 32100)")
-    name: str = Field(min_length=1, max_length=200)
-    region: str = Field(min_length=1, max_length=100)
+    name: Name = Field(max_length=200)
+    region: Name = Field(max_length=100)
     alg: Literal["ES256", "EdDSA", "SM2"] = "ES256"
     jwks: dict[str, Any] | None = Field(
         default=None, description="Public JWK set of the department's client, to authenticate with private_key_jwt")
@@ -45,13 +46,6 @@ class DepartmentCreate(BaseModel):
         if not is_valid_credit_code(value):
             raise ValueError("not a valid unified social credit code (GB 32100 check character)")
         return value
-
-    @field_validator("name", "region")
-    @classmethod
-    def _no_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value.strip()
 
 
 class DepartmentOut(BaseModel):

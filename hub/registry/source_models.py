@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hub.core.ids import is_valid_credit_code
+from hub.core.text import Line, Name, Text
 
 Sensitivity = Literal["public", "internal", "personal", "sensitive_personal"]
 FieldType = Literal["string", "integer", "number", "date", "boolean"]
@@ -23,7 +24,7 @@ class SourceField(BaseModel):
 
     name: str = Field(pattern=NAME)
     type: FieldType = "string"
-    label: str = Field(min_length=1, max_length=100, description="中文名称")
+    label: Name = Field(max_length=100, description="中文名称")
     sensitivity: Sensitivity = "internal"
 
 
@@ -40,9 +41,9 @@ class SourceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=SOURCE_ID, description="e.g. household.residents")
-    name: str = Field(min_length=1, max_length=200, description="资源名称")
-    category: str = Field(min_length=1, max_length=100, description="资源分类")
-    description: str = Field(default="", max_length=1000)
+    name: Name = Field(max_length=200, description="资源名称")
+    category: Name = Field(max_length=100, description="资源分类")
+    description: Text = Field(default="", max_length=1000)
     subject_key: SubjectKey
     sharing_class: SharingClass
     update_frequency: Frequency = "realtime"
@@ -104,21 +105,21 @@ class GrantCreate(BaseModel):
 
     source: str = Field(pattern=SOURCE_ID)
     fields: list[str] = Field(min_length=1, max_length=200)
-    purpose: str = Field(min_length=1, max_length=200, description="用途")
-    legal_basis: str = Field(min_length=1, max_length=500, description="依据")
+    purpose: Line = Field(max_length=200, description="用途")
+    legal_basis: Line = Field(max_length=500, description="依据")
     valid_days: int = Field(default=365, ge=1, le=1095, description="有效期（天）")
 
 
 class GrantDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(default=None, min_length=1, max_length=500)
+    reason: Text | None = Field(default=None, min_length=1, max_length=500)
 
 
 class GrantRevocation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 class GrantOut(BaseModel):
