@@ -52,7 +52,7 @@ def _license_types() -> dict[str, LicenseType]:
 def claims_for(license_type: LicenseType, holder: Holder, data: dict, *, serial: int = 2026000001,
                status_ref: tuple[int, int] = WORST_STATUS) -> LicenseClaims:
     """The claims the hub signs for this request (see hub.licenses.service.create_version)."""
-    values = validated_data(license_type, holder, data)
+    values = validated_data(license_type, holder, data, today=VALID_FROM)
     days = license_type.default_validity_days
     return LicenseClaims(
         type_code=license_type.code, issuer_code=license_type.issuers[0], serial=serial, version=1,

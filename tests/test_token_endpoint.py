@@ -28,10 +28,18 @@ def _basic(raw: bytes) -> dict:
     return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
 
 
+class Ahead(int):
+    """Seconds from the moment a token is signed (parameters are built at collection, minutes earlier)."""
+
+
+def _at_signing(claims: dict, now: int) -> dict:
+    return {name: now + value if isinstance(value, Ahead) else value for name, value in claims.items()}
+
+
 def _assertion(client_id: str, key=KEY, algorithm: str = "ES256", **claims) -> dict:
     now = int(time.time())
     body = {"iss": client_id, "sub": client_id, "aud": "http://localhost/oauth/token", "iat": now, "exp": now + 60,
-            "jti": uuid.uuid4().hex} | claims
+            "jti": uuid.uuid4().hex} | _at_signing(claims, now)
     token = jwt.encode({k: v for k, v in body.items() if v is not None}, key, algorithm=algorithm,
                        headers={"kid": "k1"})
     return GRANT | {"client_assertion": token, "client_assertion_type": ASSERTION_TYPE}
@@ -87,9 +95,9 @@ def test_a_client_with_keys_still_authenticates_with_its_assertion(hub, keyed):
 
 
 @pytest.mark.parametrize("claims", [
-    {"iat": int(time.time()) + 600, "exp": int(time.time()) + 660},  # issued ten minutes ahead
-    {"exp": int(time.time()) + 3600},  # an hour's life: over client_assertion_max_lifetime (300 s)
-    {"iat": None, "exp": int(time.time()) + 3600},  # no iat: the life left counts
+    {"iat": Ahead(600), "exp": Ahead(660)},  # issued ten minutes ahead
+    {"exp": Ahead(3600)},  # an hour's life: over client_assertion_max_lifetime (300 s)
+    {"iat": None, "exp": Ahead(3600)},  # no iat: the life left counts
     {"iat": "yesterday"},
 ])
 def test_assertions_from_the_future_or_living_too_long_are_refused(hub, keyed, claims):
@@ -102,14 +110,14 @@ def _signed_access_token(hub, **claims) -> str:
     now = int(time.time())
     body = {"iss": "http://localhost", "aud": "http://localhost", "sub": "x", "client_id": "x", "iat": now,
             "exp": now + 300, "jti": uuid.uuid4().hex, "scope": "licenses:issue", "role": "department",
-            "dept": "x"} | claims
+            "dept": "x"} | _at_signing(claims, now)
     return jwt.encode(body, ECAlgorithm.from_jwk(json.dumps(jwk)), algorithm="ES256",
                       headers={"kid": jwk["kid"], "typ": "at+jwt"})
 
 
 @pytest.mark.parametrize("claims,words", [
-    ({"iat": int(time.time()) + 600, "exp": int(time.time()) + 900}, "future"),
-    ({"exp": int(time.time()) + 7 * 86400}, "longer than"),
+    ({"iat": Ahead(600), "exp": Ahead(900)}, "future"),
+    ({"exp": Ahead(7 * 86400)}, "longer than"),
     ({"iat": "now"}, "iat"),
 ])
 def test_access_tokens_from_the_future_or_living_too_long_are_refused(hub, departments, claims, words):
