@@ -1,0 +1,195 @@
+"""Write hostile upload files: XLSX zip and XML bombs, and CSV/JSON Lines files past the import caps.
+
+Everything is generated on the fly (nothing is kept in the repository) and streamed to disk, so a file that
+expands to gigabytes costs the test seconds, not memory.
+"""
+
+from __future__ import annotations
+
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
+SHEET = "xl/worksheets/sheet1.xml"
+STRINGS = "xl/sharedStrings.xml"
+Part = bytes | Iterable[bytes]
+
+CONTENT_TYPES = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    b'<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    b'<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    b'<Default Extension="xml" ContentType="application/xml"/>'
+    b'<Override PartName="/xl/workbook.xml" '
+    b'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+    b'<Override PartName="/xl/worksheets/sheet1.xml" '
+    b'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+    b'<Override PartName="/xl/sharedStrings.xml" '
+    b'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
+ROOT_RELS = (f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{PKG_REL}">'
+             f'<Relationship Id="rId1" Type="{REL}/officeDocument" Target="xl/workbook.xml"/>'
+             '</Relationships>').encode()
+WORKBOOK = (f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{MAIN}" xmlns:r="{REL}">'
+            '<sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>').encode()
+WORKBOOK_RELS = (f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{PKG_REL}">'
+                 f'<Relationship Id="rId1" Type="{REL}/worksheet" Target="worksheets/sheet1.xml"/>'
+                 f'<Relationship Id="rId2" Type="{REL}/sharedStrings" Target="sharedStrings.xml"/>'
+                 '</Relationships>').encode()
+BILLION_LAUGHS = (b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
+                  + b"".join(b'<!ENTITY lol%d "%s">' % (i, b"".join([b"&lol%s;" % (str(i - 1).encode()
+                                                                                     if i > 1 else b"")] * 10))
+                             for i in range(1, 10))
+                  + b"]>\n")
+
+
+def sheet_xml(rows: Iterable[Iterable[str]]) -> Iterator[bytes]:
+    """Yield a worksheet whose cells are shared-string references or inline strings, row by row."""
+    yield f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{MAIN}"><sheetData>'.encode()
+    for number, cells in enumerate(rows, start=1):
+        yield (f'<row r="{number}">' + "".join(cells) + "</row>").encode()
+    yield b"</sheetData></worksheet>"
+
+
+def inline(text: str) -> str:
+    return f'<c t="inlineStr"><is><t>{text}</t></is></c>'
+
+
+def shared(index: int) -> str:
+    return f'<c t="s"><v>{index}</v></c>'
+
+
+def strings_xml(texts: Iterable[str], count: int | None = None) -> Iterator[bytes]:
+    """Yield a shared-strings part holding `texts` in order."""
+    yield f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{MAIN}"{f" count={count!r}" if count else ""}>'.encode()
+    chunk: list[str] = []
+    for text in texts:
+        chunk.append(f"<si><t>{text}</t></si>")
+        if len(chunk) >= 4096:
+            yield "".join(chunk).encode()
+            chunk = []
+    yield ("".join(chunk) + "</sst>").encode()
+
+
+def write_xlsx(path: Path, sheet: Part, strings: Part | None = None, *, extra: dict[str, Part] | None = None,
+               parts: dict[str, Part] | None = None) -> Path:
+    """Write a workbook (the minimal parts unless `parts` replaces them), streaming each part through deflate."""
+    members = parts if parts is not None else {
+        "[Content_Types].xml": CONTENT_TYPES, "_rels/.rels": ROOT_RELS, "xl/workbook.xml": WORKBOOK,
+        "xl/_rels/workbook.xml.rels": WORKBOOK_RELS, SHEET: sheet, STRINGS: strings if strings is not None else
+        strings_xml([])}
+    members = members | (extra or {})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as book:
+        for name, content in members.items():
+            with book.open(name, "w", force_zip64=True) as out:
+                for chunk in ([content] if isinstance(content, bytes) else content):
+                    out.write(chunk)
+    return path
+
+
+def repeated(unit: bytes, total: int) -> Iterator[bytes]:
+    """Yield `unit` repeated to about `total` bytes, in 1 MiB chunks."""
+    block = unit * max(1, (1 << 20) // len(unit))
+    for _ in range(max(1, total // len(block))):
+        yield block
+
+
+def shared_strings_bomb(path: Path, *, expanded: int = 1 << 30) -> Path:
+    """About 1 MB on disk: a shared-strings part of ~`expanded` bytes of identical 1,000-character strings."""
+    body = repeated(b"<si><t>" + b"A" * 1000 + b"</t></si>", expanded)
+    head = f'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="{MAIN}">'.encode()
+    rows = [[inline("resident_id"), inline("name")], [inline("110105199001010010"), shared(0)]]
+    return write_xlsx(path, sheet_xml(rows), _chain([head], body, [b"</sst>"]))
+
+
+def many_shared_strings(path: Path, count: int) -> Path:
+    """A shared-strings part of `count` distinct short strings (a small file, a large table)."""
+    rows = [[inline("resident_id"), inline("name")], [inline("110105199001010010"), shared(count - 1)]]
+    return write_xlsx(path, sheet_xml(rows), strings_xml(f"s{i}" for i in range(count)))
+
+
+def huge_sheet(path: Path, *, expanded: int = 1 << 30) -> Path:
+    """A sheet part that inflates to ~`expanded` bytes of empty rows."""
+    head = f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{MAIN}"><sheetData>'.encode()
+    body = repeated(b'<row><c t="inlineStr"><is><t>x</t></is></c></row>', expanded)
+    return write_xlsx(path, _chain([head], body, [b"</sheetData></worksheet>"]))
+
+
+def lie_about_size(path: Path, member: str, declared: int) -> Path:
+    """Rewrite one member's sizes in the central directory and its local header to say `declared` bytes."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as book:
+        info = book.getinfo(member)
+    name = member.encode()
+    _patch_local(data, info.header_offset, name, declared)
+    _patch_central(data, name, declared)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _patch_local(data: bytearray, offset: int, name: str | bytes, declared: int) -> None:
+    name_len, extra_len = struct.unpack_from("<HH", data, offset + 26)
+    extra_at = offset + 30 + name_len
+    _patch_zip64_extra(data, extra_at, extra_len, declared, local=True)
+    struct.pack_into("<L", data, offset + 22, min(declared, 0xFFFFFFFF - 1) if extra_len == 0 else 0xFFFFFFFF)
+
+
+def _patch_central(data: bytearray, name: bytes, declared: int) -> None:
+    at = 0
+    while (at := data.find(b"PK\x01\x02", at)) >= 0:
+        name_len, extra_len = struct.unpack_from("<HHH", data, at + 28)[:2]
+        if bytes(data[at + 46:at + 46 + name_len]) == name:
+            extra_at = at + 46 + name_len
+            if struct.unpack_from("<L", data, at + 24)[0] == 0xFFFFFFFF:
+                _patch_zip64_extra(data, extra_at, extra_len, declared, local=False)
+            else:
+                struct.pack_into("<L", data, at + 24, declared)
+            return
+        at += 4
+    raise ValueError(f"{name!r} is not in the central directory")
+
+
+def _patch_zip64_extra(data: bytearray, at: int, length: int, declared: int, *, local: bool) -> None:
+    """Set the uncompressed size in a ZIP64 extra field (its first 8-byte value)."""
+    end = at + length
+    while at + 4 <= end:
+        tag, size = struct.unpack_from("<HH", data, at)
+        if tag == 0x0001:
+            struct.pack_into("<Q", data, at + 4, declared)
+            return
+        at += 4 + size
+    if local:
+        return  # no ZIP64 field: the 32-bit size is patched by the caller
+
+
+def overlapping_entries(path: Path, *, copies: int = 200, kernel: int = 50 << 20) -> Path:
+    """A non-recursive bomb: many central directory entries that all point at one deflated kernel."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = b"A" * (1 << 20)
+    payload = b"".join(compressor.compress(block) for _ in range(kernel >> 20)) + compressor.flush()
+    crc = 0
+    for _ in range(kernel >> 20):
+        crc = zlib.crc32(block, crc)
+    name = SHEET.encode()
+    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0, crc, len(payload), kernel, len(name), 0) + name
+    entry = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 8, 0, 0, crc, len(payload), kernel,
+                        len(name), 0, 0, 0, 0, 0, 0) + name
+    central = entry * copies
+    body = local + payload
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, copies, copies, len(central), len(body), 0)
+    path.write_bytes(body + central + end)
+    return path
+
+
+def many_entries(path: Path, count: int) -> Path:
+    """A zip whose central directory lists `count` empty members beside a valid workbook."""
+    rows = [[inline("resident_id")], [inline("110105199001010010")]]
+    return write_xlsx(path, sheet_xml(rows), extra={f"junk/{i}.xml": b"" for i in range(count)})
+
+
+def _chain(*parts: Iterable[bytes]) -> Iterator[bytes]:
+    for part in parts:
+        yield from part
