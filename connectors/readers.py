@@ -53,8 +53,7 @@ def _first_line(stream: IO[bytes], limits: Limits) -> bytes:
     if not line:
         raise ImportFormatError("the file is empty")
     if len(line) >= limits.line_bytes and not line.endswith(b"\n"):
-        raise ImportFormatError(f"the first line is over {limits.line_bytes:,} bytes long: not a text file of "
-                                "records")
+        raise too_large("line_bytes", limits.line_bytes, f"the first line is longer than {limits.line_bytes:,} bytes")
     if b"\x00" in line:
         raise ImportFormatError("the file is binary, not text")
     return line.removeprefix(BOM)

@@ -54,12 +54,13 @@ def read_first_sheet(stream: IO[bytes], on_header: OnHeader, limits: Limits) -> 
 
 
 def _rows(sheet: _SheetReader, feed: Iterator[None], book: GuardedZip, strings: SharedStrings) -> Iterator[Row]:
+    value = sheet.value
     try:
         while True:
             ready, sheet.ready = sheet.ready, []
-            yield from ready
-            if next(feed, StopIteration) is StopIteration:
-                yield from sheet.ready
+            for line, cells in ready:
+                yield line, cells if isinstance(cells, str) else tuple(value(cell) for cell in cells)
+            if next(feed, StopIteration) is StopIteration and not sheet.ready:
                 return
     finally:
         strings.close()
@@ -175,13 +176,13 @@ class _SheetReader:
             self._header()
         elif self.beyond:
             self.ready.append((self.row, f"expected {self.width} columns, found cells beyond them"))
-        else:
-            values, value = self.values, self._value
-            self.ready.append((self.row, tuple(value(values.get(p + 1)) for p in self.positions)))
+        else:  # raw cells: a shared string is looked up only when its row is taken, not for a chunk's rows at once
+            values = self.values
+            self.ready.append((self.row, tuple(values.get(p + 1) for p in self.positions)))
 
     def _header(self) -> None:
         width = max(self.values)
-        self.positions = self.on_header([self._value(self.values.get(c)) for c in range(1, width + 1)])
+        self.positions = self.on_header([self.value(self.values.get(c)) for c in range(1, width + 1)])
         self.keep = frozenset(p + 1 for p in self.positions)
         self.width, self.header_row, self.room = width, self.row, self.limits.cell_chars
 
@@ -191,7 +192,8 @@ class _SheetReader:
             return None
         return self.dimension - self.header_row
 
-    def _value(self, cell: tuple[str | None, str | None, str] | None) -> Any:
+    def value(self, cell: tuple[str | None, str | None, str] | None) -> Any:
+        """The Python value of a kept cell (type, style, text), as openpyxl's data_only reading gives it."""
         if cell is None:
             return None
         kind, style, text = cell

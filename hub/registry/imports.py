@@ -62,10 +62,9 @@ def import_into_source(engine, source: Source, stream: IO[bytes] | str, *, fmt: 
                            subject_field=config.get("subject_field", source.subject_key),
                            subject_check=lambda value: check(value), now=now)
     except ImportTooLarge as exc:  # `limit` names the cap (see connectors/limits.py); nothing was written
-        raise ImportExpandsTooFar(exc.reason[:1].upper() + exc.reason[1:] + ".", limit=exc.limit,
-                                  maximum=exc.maximum) from None
+        raise ImportExpandsTooFar(f"{exc.reason}.", limit=exc.limit, maximum=exc.maximum) from None
     except ImportFormatError as exc:
-        raise ImportUnreadable(exc.reason[:1].upper() + exc.reason[1:] + ".") from None
+        raise ImportUnreadable(f"{exc.reason}.") from None
     except ConnectorConfigError as exc:
         raise ValidationFailed(str(exc)) from None
 
