@@ -17,19 +17,21 @@ from connectors.base import (
     Health,
     ImportFormatError,
     ImportInterrupted,
+    ImportTooLarge,
     SourceTimeout,
     SourceUnavailable,
 )
 from connectors.bulk import ImportReport, RowError, import_file
 from connectors.config import validate
 from connectors.fields import FieldSpec
+from connectors.limits import Limits
 from connectors.rest import RestConnector
 from connectors.sql import SqlConnector
 from connectors.store import SharedStoreConnector, create_store_table, shared_records
 
 __all__ = [
     "Connector", "ConnectorConfigError", "ConnectorError", "FieldSpec", "Health", "ImportFormatError",
-    "ImportInterrupted",    "ImportReport", "RowError", "SharedStoreConnector", "SourceTimeout", "SourceUnavailable", "TYPES", "build",
+    "ImportInterrupted", "ImportReport", "ImportTooLarge", "Limits", "RowError", "SharedStoreConnector", "SourceTimeout", "SourceUnavailable", "TYPES", "build",
     "create_store_table", "import_file", "keep_secrets", "redact", "shared_records", "validate",
 ]
 

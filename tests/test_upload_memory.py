@@ -154,3 +154,16 @@ def test_a_normal_10000_row_workbook_stays_within_the_bound_too(served, tmp_path
     assert response.status_code == 200 and response.json()["imported"] == 10_000, response.text
     print(f"normal 10,000 rows: peak +{growth / 2**20:.1f} MiB")
     assert growth < MEMORY_BOUND
+
+
+def test_a_40_mb_batch_file_stays_within_the_bound(served):
+    """POST /licenses/batch reads its file line by line: before, a 40 MB CSV was decoded whole and copied into a
+    4-bytes-a-character StringIO (about 200 MB)."""
+    line = b"k,11100000000013338W001,credit_code,91350100MA2XXXXX0X," + "示例".encode() * 50 + b"\n"
+    body = b"key,type,holder_id_type,holder_id,holder_name\n" + line * (39 * 2**20 // len(line))
+    served.reset_peak()
+    response = served.http.post("/licenses/batch", content=body, headers=served.headers | {"content-type": "text/csv"})
+    growth = served.memory("VmHWM") - served.baseline
+    assert response.status_code == 413 and response.json()["type"] == "urn:hub:problem:too_many_rows", response.text
+    print(f"batch of {len(body) / 2**20:.0f} MiB: peak +{growth / 2**20:.1f} MiB")
+    assert growth < MEMORY_BOUND

@@ -162,50 +162,23 @@ def bzip2_member(path: Path) -> Path:
 
 
 def lie_about_size(path: Path, member: str, declared: int) -> Path:
-    """Rewrite one member's sizes in the central directory and its local header to say `declared` bytes."""
+    """Make the central directory (what readers trust) say `member` expands to `declared` bytes."""
     data = bytearray(path.read_bytes())
-    with zipfile.ZipFile(path) as book:
-        info = book.getinfo(member)
-    name = member.encode()
-    _patch_local(data, info.header_offset, name, declared)
-    _patch_central(data, name, declared)
-    path.write_bytes(bytes(data))
-    return path
-
-
-def _patch_local(data: bytearray, offset: int, name: str | bytes, declared: int) -> None:
-    name_len, extra_len = struct.unpack_from("<HH", data, offset + 26)
-    extra_at = offset + 30 + name_len
-    _patch_zip64_extra(data, extra_at, extra_len, declared, local=True)
-    struct.pack_into("<L", data, offset + 22, min(declared, 0xFFFFFFFF - 1) if extra_len == 0 else 0xFFFFFFFF)
-
-
-def _patch_central(data: bytearray, name: bytes, declared: int) -> None:
-    at = 0
+    name, at = member.encode(), 0
     while (at := data.find(b"PK\x01\x02", at)) >= 0:
-        name_len, extra_len = struct.unpack_from("<HHH", data, at + 28)[:2]
-        if bytes(data[at + 46:at + 46 + name_len]) == name:
-            extra_at = at + 46 + name_len
-            if struct.unpack_from("<L", data, at + 24)[0] == 0xFFFFFFFF:
-                _patch_zip64_extra(data, extra_at, extra_len, declared, local=False)
-            else:
+        name_size, extra_size = struct.unpack_from("<HH", data, at + 28)
+        if bytes(data[at + 46:at + 46 + name_size]) == name:
+            if struct.unpack_from("<L", data, at + 24)[0] != 0xFFFFFFFF:
                 struct.pack_into("<L", data, at + 24, declared)
-            return
+            else:  # the size is in the ZIP64 extra field, whose first value it is
+                extra = at + 46 + name_size
+                while struct.unpack_from("<H", data, extra)[0] != 0x0001:
+                    extra += 4 + struct.unpack_from("<H", data, extra + 2)[0]
+                struct.pack_into("<Q", data, extra + 4, declared)
+            path.write_bytes(bytes(data))
+            return path
         at += 4
-    raise ValueError(f"{name!r} is not in the central directory")
-
-
-def _patch_zip64_extra(data: bytearray, at: int, length: int, declared: int, *, local: bool) -> None:
-    """Set the uncompressed size in a ZIP64 extra field (its first 8-byte value)."""
-    end = at + length
-    while at + 4 <= end:
-        tag, size = struct.unpack_from("<HH", data, at)
-        if tag == 0x0001:
-            struct.pack_into("<Q", data, at + 4, declared)
-            return
-        at += 4 + size
-    if local:
-        return  # no ZIP64 field: the 32-bit size is patched by the caller
+    raise ValueError(f"{member} is not in the central directory")
 
 
 def overlapping_entries(path: Path, *, copies: int = 200, kernel: int = 50 << 20) -> Path:
