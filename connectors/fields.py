@@ -21,6 +21,7 @@ _DATE = re.compile(r"([0-9]{4})[-/.年]([0-9]{1,2})[-/.月]([0-9]{1,2})日?(?:[T
 # number, a phone number such as "+86 10 6512 3456" and a lone "-" for "none" stay allowed: they cannot call
 # a function or reach DDE).
 _FORMULA = re.compile(r"[=@\t\r\n]|[+\-](?![0-9 .,()/\-]*\Z)")
+_TRIGGERS = frozenset("=+-@\t\r\n")
 FORMULA_RULE = "starts like a spreadsheet formula (=, +, -, @, tab or line break): refused so that no export can run it"
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "是", "√"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "否", "×"})
@@ -55,7 +56,7 @@ def looks_like_formula(text: str) -> bool:
 def to_string(value: Any) -> str | None:
     """Keep text (refusing formula-like text); write numbers as text (an integral spreadsheet float loses its '.0')."""
     if isinstance(value, str):
-        if _FORMULA.match(value):
+        if value[:1] in _TRIGGERS and _FORMULA.match(value):
             raise ValueError(f"the text {FORMULA_RULE}")
         return value or None
     if value is None:
