@@ -18,6 +18,7 @@ from connectors.base import (
     Health,
     ImportFormatError,
     ImportInterrupted,
+    ImportTooLarge,
     SourceRefused,
     SourceTimeout,
     SourceUnavailable,
@@ -25,6 +26,7 @@ from connectors.base import (
 from connectors.bulk import ImportReport, RowError, import_file
 from connectors.config import validate
 from connectors.fields import FieldSpec
+from connectors.limits import Limits
 from connectors.rest import RestConnector
 from connectors.sql import SqlConnector
 from connectors.sqlcheck import TemplateRefused, check_template
@@ -32,9 +34,9 @@ from connectors.store import SharedStoreConnector, create_store_table, shared_re
 
 __all__ = [
     "AccountRefused", "Connector", "ConnectorConfigError", "ConnectorError", "FieldSpec", "Health", "ImportFormatError",
-    "ImportInterrupted", "ImportReport", "RowError", "SharedStoreConnector", "SourceRefused", "SourceTimeout",
-    "SourceUnavailable", "TYPES", "TemplateRefused", "build", "check_template", "create_store_table", "import_file",
-    "keep_secrets", "redact", "shared_records", "validate",
+    "ImportInterrupted", "ImportReport", "ImportTooLarge", "Limits", "RowError", "SharedStoreConnector", "SourceRefused",
+    "SourceTimeout", "SourceUnavailable", "TYPES", "TemplateRefused", "build", "check_template", "create_store_table",
+    "import_file", "keep_secrets", "redact", "shared_records", "validate",
 ]
 
 TYPES = ("rest", "sql", "bulk")

@@ -90,6 +90,18 @@ class ImportFormatError(ConnectorError):
     title = "import file is not in the declared format (导入文件格式无效)"
 
 
+class ImportTooLarge(ImportFormatError):
+    """An import file expands past one of the caps in `connectors.limits` (`limit` names it); nothing was written."""
+
+    code = "import_too_large"
+    title = "import file too large once expanded (导入文件展开后过大)"
+
+    def __init__(self, reason: str, *, limit: str, maximum: int) -> None:
+        super().__init__(reason)
+        self.limit = limit
+        self.maximum = maximum
+
+
 class ImportInterrupted(ConnectorError):
     """The database refused a batch mid-import; the batches before it are kept (`report` says how many rows)."""
 

@@ -16,6 +16,13 @@ _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?
 # 2024-03-05, 2024/3/5, 2024.3.5, 2024年3月5日, optionally followed by a time of day; or 20240305.
 _DATE = re.compile(r"([0-9]{4})[-/.年]([0-9]{1,2})[-/.月]([0-9]{1,2})日?(?:[T ][0-9:.+\-Z]*)?"
                    r"|([0-9]{4})([0-9]{2})([0-9]{2})")
+# Text a spreadsheet would run as a formula when a CSV or XLSX holding it is opened ("CSV injection"): it starts
+# with =, @, a tab, CR or LF, or with + or - followed by anything but digits, blanks and . , ( ) / - (so a signed
+# number, a phone number such as "+86 10 6512 3456" and a lone "-" for "none" stay allowed: they cannot call
+# a function or reach DDE).
+_FORMULA = re.compile(r"[=@\t\r\n]|[+\-](?![0-9 .,()/\-]*\Z)")
+_TRIGGERS = frozenset("=+-@\t\r\n")
+FORMULA_RULE = "starts like a spreadsheet formula (=, +, -, @, tab or line break): refused so that no export can run it"
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "是", "√"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "否", "×"})
 
@@ -41,9 +48,16 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def looks_like_formula(text: str) -> bool:
+    """Tell whether a spreadsheet would take this text for a formula (see _FORMULA)."""
+    return _FORMULA.match(text) is not None
+
+
 def to_string(value: Any) -> str | None:
-    """Keep text; write numbers as text (an integral spreadsheet float loses its '.0')."""
+    """Keep text (refusing formula-like text); write numbers as text (an integral spreadsheet float loses its '.0')."""
     if isinstance(value, str):
+        if value[:1] in _TRIGGERS and _FORMULA.match(value):
+            raise ValueError(f"the text {FORMULA_RULE}")
         return value or None
     if value is None:
         return None

@@ -1,13 +1,14 @@
 """Read CSV, JSON Lines and XLSX files as numbered rows of cells: (subject, field1, field2, ...).
 
 Each reader checks the header (or first record) eagerly and raises ImportFormatError before any row is
-yielded; afterwards a bad row is yielded as (line, message) and reading goes on.
+yielded; afterwards a bad row is yielded as (line, message) and reading goes on. A file past one of the caps
+in `connectors.limits` (a line, a cell, the header's width; for XLSX see `connectors.xlsx`) raises
+ImportTooLarge wherever it is met: the caller writes nothing until the whole file has been read.
 """
 
 from __future__ import annotations
 
 import csv
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -17,9 +18,10 @@ from typing import IO, Any
 import orjson
 
 from connectors.base import ImportFormatError
+from connectors.limits import DEFAULT, Limits, too_large
+from connectors.xlsx import read_first_sheet
 
 BOM = b"\xef\xbb\xbf"
-MAX_HEADER = 1 << 20  # a "header line" longer than this is not a header: binary or one-line garbage
 COUNT_CHUNK = 1 << 20
 FORMATS = ("csv", "jsonl", "xlsx")
 
@@ -34,23 +36,24 @@ class Rows:
     total: int | None
 
 
-def read_rows(stream: IO[bytes], fmt: str, columns: Sequence[str]) -> Rows:
+def read_rows(stream: IO[bytes], fmt: str, columns: Sequence[str], limits: Limits = DEFAULT) -> Rows:
     """Open the file as `fmt`; each row's cells follow `columns` (the subject column first)."""
     if fmt == "csv":
-        return _csv_rows(stream, columns)
+        return _csv_rows(stream, columns, limits)
     if fmt == "jsonl":
-        return _jsonl_rows(stream, columns)
+        return _jsonl_rows(stream, columns, limits)
     if fmt == "xlsx":
-        return _xlsx_rows(stream, columns)
+        rows, total = read_first_sheet(stream, lambda header: _positions(header, columns, limits), limits)
+        return Rows(rows, total)
     raise ImportFormatError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
-def _first_line(stream: IO[bytes]) -> bytes:
-    line = stream.readline(MAX_HEADER)
+def _first_line(stream: IO[bytes], limits: Limits) -> bytes:
+    line = stream.readline(limits.line_bytes)
     if not line:
         raise ImportFormatError("the file is empty")
-    if len(line) >= MAX_HEADER and not line.endswith(b"\n"):
-        raise ImportFormatError("the first line is over 1 MiB long: not a text file of records")
+    if len(line) >= limits.line_bytes and not line.endswith(b"\n"):
+        raise too_large("line_bytes", limits.line_bytes, f"the first line is longer than {limits.line_bytes:,} bytes")
     if b"\x00" in line:
         raise ImportFormatError("the file is binary, not text")
     return line.removeprefix(BOM)
@@ -80,8 +83,20 @@ def _decode_header(line: bytes) -> list[str]:
     return [name.strip() for name in next(csv.reader([text]))]
 
 
-def _positions(header: Sequence[Any], columns: Sequence[str]) -> list[int]:
+def _lines(stream: IO[bytes], limits: Limits, number: int) -> Iterator[bytes]:
+    """Yield the lines after line `number`, refusing one over the cap before it is read whole."""
+    while line := stream.readline(limits.line_bytes + 1):
+        number += 1
+        if len(line) > limits.line_bytes:
+            raise too_large("line_bytes", limits.line_bytes, f"line {number:,} is longer than "
+                            f"{limits.line_bytes:,} bytes")
+        yield line
+
+
+def _positions(header: Sequence[Any], columns: Sequence[str], limits: Limits) -> list[int]:
     """Return each column's index in the header; refuse a missing or ambiguous one."""
+    if len(header) > limits.columns:
+        raise too_large("columns", limits.columns, f"the header has {len(header):,} columns")
     names = [str(name).strip() if name is not None else "" for name in header]
     missing = [column for column in columns if column not in names]
     if missing:
@@ -111,12 +126,12 @@ class _Lines:
                 yield raw.decode("utf-8", "replace")
 
 
-def _csv_rows(stream: IO[bytes], columns: Sequence[str]) -> Rows:
-    header = _decode_header(_first_line(stream))
-    positions = _positions(header, columns)
+def _csv_rows(stream: IO[bytes], columns: Sequence[str], limits: Limits) -> Rows:
+    header = _decode_header(_first_line(stream, limits))
+    positions = _positions(header, columns, limits)
     pick = itemgetter(*positions) if len(positions) > 1 else _one(positions[0])
     total = _count_lines(stream)
-    return Rows(_csv_records(_Lines(iter(stream)), len(header), pick), total)
+    return Rows(_csv_records(_Lines(_lines(stream, limits, 1)), len(header), pick, limits), total)
 
 
 def _one(position: int):
@@ -126,7 +141,7 @@ def _one(position: int):
     return pick
 
 
-def _csv_records(lines: _Lines, width: int, pick) -> Iterator[Row]:
+def _csv_records(lines: _Lines, width: int, pick, limits: Limits) -> Iterator[Row]:
     reader = csv.reader(lines)
     consumed = 1  # physical lines read so far, the header included
     while True:
@@ -136,12 +151,16 @@ def _csv_records(lines: _Lines, width: int, pick) -> Iterator[Row]:
         except StopIteration:
             return
         except csv.Error as exc:
+            if "field larger than field limit" in str(exc):  # the csv module's own cap, above ours
+                raise _long_cell(line, limits) from None
             consumed = 1 + reader.line_num
             yield line, f"not valid CSV: {exc}"
             continue
         consumed = 1 + reader.line_num
         if not row:
             continue  # a blank line
+        if max(map(len, row)) > limits.cell_chars:
+            raise _long_cell(line, limits)
         if lines.bad and not lines.bad.isdisjoint(range(line, consumed + 1)):
             yield line, "not valid UTF-8"
         elif len(row) != width:
@@ -150,10 +169,15 @@ def _csv_records(lines: _Lines, width: int, pick) -> Iterator[Row]:
             yield line, pick(row)
 
 
-def _jsonl_rows(stream: IO[bytes], columns: Sequence[str]) -> Rows:
-    first, blank = _first_line(stream), 0
+def _long_cell(line: int, limits: Limits) -> Exception:
+    return too_large("cell_chars", limits.cell_chars, f"a cell on line {line:,} holds more than "
+                     f"{limits.cell_chars:,} characters")
+
+
+def _jsonl_rows(stream: IO[bytes], columns: Sequence[str], limits: Limits) -> Rows:
+    first, blank = _first_line(stream, limits), 0
     while not first.strip():
-        first, blank = _first_line(stream), blank + 1
+        first, blank = _first_line(stream, limits), blank + 1
     try:
         record = orjson.loads(first)
     except orjson.JSONDecodeError:
@@ -161,11 +185,11 @@ def _jsonl_rows(stream: IO[bytes], columns: Sequence[str]) -> Rows:
     if not isinstance(record, dict):
         raise ImportFormatError("the first line is not a JSON object: not a JSON Lines file of records")
     total = _count_lines(stream)
-    rows = _jsonl_records(chain([first], stream), columns, first_line=blank + 1)
+    rows = _jsonl_records(chain([first], _lines(stream, limits, blank + 1)), columns, blank + 1, limits)
     return Rows(rows, None if total is None else total + 1)
 
 
-def _jsonl_records(lines: Iterator[bytes], columns: Sequence[str], first_line: int) -> Iterator[Row]:
+def _jsonl_records(lines: Iterator[bytes], columns: Sequence[str], first_line: int, limits: Limits) -> Iterator[Row]:
     subject, *fields = columns
     for line, raw in enumerate(lines, start=first_line):
         if not raw.strip():
@@ -180,39 +204,7 @@ def _jsonl_records(lines: Iterator[bytes], columns: Sequence[str], first_line: i
         elif subject not in record:
             yield line, f"no {subject!r} key"
         else:
-            yield line, (record[subject], *[record.get(name) for name in fields])
-
-
-def _xlsx_rows(stream: IO[bytes], columns: Sequence[str]) -> Rows:
-    from openpyxl import load_workbook  # imported on use: it costs 0.3 s and only spreadsheet imports need it
-    from openpyxl.utils.exceptions import InvalidFileException
-
-    try:
-        book = load_workbook(stream, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError):
-        raise ImportFormatError("the file is not an XLSX workbook") from None
-    try:
-        sheet = book.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
-        header = next(rows, None)
-        if header is None:
-            raise ImportFormatError("the first sheet is empty: no header row")
-        positions = _positions(header, columns)
-    except BaseException:
-        book.close()
-        raise
-    total = sheet.max_row - 1 if isinstance(sheet.max_row, int) and sheet.max_row > 1 else None
-    return Rows(_xlsx_records(book, rows, positions, len(header)), total)
-
-
-def _xlsx_records(book, rows: Iterator[tuple[Any, ...]], positions: list[int], width: int) -> Iterator[Row]:
-    try:
-        for line, row in enumerate(rows, start=2):
-            if all(cell is None or cell == "" for cell in row):
-                continue  # spreadsheets keep formatted but empty rows
-            if len(row) > width and any(cell is not None for cell in row[width:]):
-                yield line, f"expected {width} columns, found cells beyond them"
-                continue
-            yield line, tuple(row[i] if i < len(row) else None for i in positions)
-    finally:
-        book.close()
+            cells = (record[subject], *[record.get(name) for name in fields])
+            if any(isinstance(cell, str) and len(cell) > limits.cell_chars for cell in cells):
+                raise _long_cell(line, limits)
+            yield line, cells

@@ -233,8 +233,12 @@ GOOD_LINE = to_csv([good_row("x")]).split(b"\r\n")[1] + b"\n"
     (b'["a list"]\n', JSONL_TYPE, 400, "malformed_batch"),
     (GOOD_LINE, {"Content-Type": "application/json"}, 415, "unsupported_batch_type"),
     (GOOD_LINE, {}, 415, "unsupported_batch_type"),
+    (HEADER + GOOD_LINE + b"k2," + b"x" * (1 << 20) + b"\n", CSV_TYPE, 413, "line_too_long"),
+    (b'{"key": "' + b"x" * (1 << 20) + b'"}\n', JSONL_TYPE, 413, "line_too_long"),
+    (HEADER + b'k2,"' + b"x\n" * 70_000 + b'"\n', CSV_TYPE, 400, "malformed_batch"),
 ], ids=["unterminated-quote", "wrong-cell-count", "unknown-column", "missing-columns", "repeated-column", "empty",
-        "header-only", "not-utf8", "jsonl-not-json", "jsonl-not-object", "json-content-type", "no-content-type"])
+        "header-only", "not-utf8", "jsonl-not-json", "jsonl-not-object", "json-content-type", "no-content-type",
+        "csv-line-over-1-mib", "jsonl-line-over-1-mib", "csv-cell-over-128-kib"])
 def test_bad_batch_files_are_refused_and_change_nothing(hub, departments, body, headers, status, code):
     jobs, rows, licenses = count(hub, BatchJob), count(hub, BatchRow), count(hub, License)
     objects = hub.app.state.store.list("batches/")
@@ -252,6 +256,21 @@ def test_too_many_rows_and_a_50_mb_upload_get_413(hub, departments):
     huge = HEADER + GOOD_LINE * (50 * 1024 * 1024 // len(GOOD_LINE))
     assert submit(hub, departments["market"], huge, expect=413)["type"] == "urn:hub:problem:payload_too_large"
     assert count(hub, BatchJob) == jobs
+
+
+def test_rows_with_text_that_starts_like_a_formula_are_refused(hub, departments):
+    prefix = f"formula-{hub.backend}"
+    rows = [good_row(f"{prefix}-{i}") for i in range(5)]
+    rows[1]["holder_name"] = '=HYPERLINK("http://evil.example","点击")'
+    rows[2]["data.address"] = "@SUM(A1:A9)"
+    rows[3]["key"] = "=cmd|' /C calc'!A0"
+    rows[4]["data.registered_capital"] = "-"  # a lone dash (no value) is not a formula
+    job = wait_for(hub, departments["market"], submit(hub, departments["market"], to_csv(rows))["id"], timeout=60)
+    assert {e["line"]: (e["key"], e["code"]) for e in job["errors"]} == {
+        3: (f"{prefix}-1", "formula_text"), 4: (f"{prefix}-2", "formula_text"), 5: (None, "invalid_key")}
+    assert job["errors"][0]["errors"][0]["field"] == "holder.name"
+    assert job["errors"][1]["errors"][0]["field"] == "data.address"
+    assert (job["done"], job["failed"]) == (2, 3)
 
 
 def test_another_department_cannot_read_the_job(hub, departments):

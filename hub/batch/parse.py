@@ -1,10 +1,14 @@
 """Read a batch file (CSV or JSONL) into license requests, each with its row key and line number.
 
 Problems with the file as a whole — not UTF-8, broken CSV quoting, a row with the wrong number of
-cells, unknown or missing columns, a JSONL line that is not a JSON object, no rows, too many rows —
-raise a `HubError` (a 4xx problem: the batch is refused and nothing is stored). Problems with one
-row — a missing key, a key repeated in the file, a field of the wrong shape — come back on that row
+cells, unknown or missing columns, a JSONL line that is not a JSON object, no rows, too many rows, a
+line over 1 MiB, a CSV cell over the csv module's 128 KiB — raise a `HubError` (a 4xx problem: the
+batch is refused and nothing is stored). Problems with one row — a missing key, a key repeated in the
+file, a field of the wrong shape, text that starts like a spreadsheet formula — come back on that row
 as `errors`, so the rest of the batch can still be issued.
+
+The file is read line by line from its bytes (never decoded or copied whole), so reading it holds one
+line at a time beside the upload itself.
 
 CSV columns: `key, type, holder_id_type, holder_id, holder_name, valid_from, valid_until`, then
 either `data.<field>` columns (an empty cell leaves the field out) or one `data` column holding a
@@ -21,12 +25,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from connectors.fields import FORMULA_RULE, looks_like_formula
 from pydantic import ValidationError
 
 from hub.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from hub.licenses.models import LicenseIssue
 
 MAX_ROWS = 100_000
+MAX_LINE_BYTES = 1 << 20  # as large as a whole POST /licenses body: any one request fits on a line
 MAX_KEY_LENGTH = 128
 BASE_COLUMNS = ("key", "type", "holder_id_type", "holder_id", "holder_name", "valid_from", "valid_until")
 REQUIRED_COLUMNS = ("key", "type", "holder_id_type", "holder_id", "holder_name")
@@ -59,6 +65,10 @@ class TooManyRows(PayloadTooLarge):
     code, title = "too_many_rows", "The batch file has too many rows"
 
 
+class LineTooLong(PayloadTooLarge):
+    code, title = "line_too_long", "The batch file has a line over 1 MiB"
+
+
 class UnsupportedBatchType(UnsupportedMediaType):
     code, title = "unsupported_batch_type", "Send the batch as text/csv or application/x-ndjson"
 
@@ -86,8 +96,7 @@ def batch_format(content_type: str | None) -> str:
 
 def read_batch(data: bytes, fmt: str) -> Iterator[BatchRow]:
     """Yield the rows of a batch file in order; duplicate keys after the first are broken rows."""
-    text = _decode(data)
-    rows = _csv_rows(text) if fmt == "csv" else _jsonl_rows(text)
+    rows = _csv_rows(data) if fmt == "csv" else _jsonl_rows(data)
     first_line: dict[str, int] = {}
     count = 0
     for row in rows:
@@ -107,8 +116,7 @@ def count_rows(data: bytes, fmt: str) -> int:
 
     Rows are only counted here, not validated: the job validates each row when it issues it.
     """
-    text = _decode(data)
-    records = _csv_records(text) if fmt == "csv" else _jsonl_records(text)
+    records = _csv_records(data) if fmt == "csv" else _jsonl_records(data)
     total = 0
     for _ in records:
         total += 1
@@ -119,21 +127,29 @@ def count_rows(data: bytes, fmt: str) -> int:
     return total
 
 
-def _decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise MalformedBatch(f"The file is not UTF-8 (byte {exc.start}).") from exc
+def _lines(data: bytes) -> Iterator[str]:
+    """Decode the file one line at a time (dropping a BOM); refuse a line over the cap or one not UTF-8."""
+    stream = io.BytesIO(data)  # shares the bytes: no copy
+    number = 0
+    while raw := stream.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise LineTooLong(f"Line {number} is longer than {MAX_LINE_BYTES:,} bytes.", line=number,
+                              limit="line_bytes", maximum=MAX_LINE_BYTES)
+        try:
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedBatch(f"The file is not UTF-8 (line {number}, byte {exc.start}).") from exc
 
 
-def _csv_rows(text: str) -> Iterator[BatchRow]:
-    for line, cells in _csv_records(text):
+def _csv_rows(data: bytes) -> Iterator[BatchRow]:
+    for line, cells in _csv_records(data):
         yield _csv_row(line, cells)
 
 
-def _csv_records(text: str) -> Iterator[tuple[int, dict[str, str]]]:
+def _csv_records(data: bytes) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (line, cells by column) for each data row; raise on a file-level problem."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(_lines(data), strict=True)
     header: list[str] | None = None
     while True:
         line = reader.line_num + 1
@@ -192,9 +208,9 @@ def _csv_row(line: int, cells: dict[str, str]) -> BatchRow:
     return _validated(line, key, body)
 
 
-def _jsonl_records(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def _jsonl_records(data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line, object) for each non-blank line; raise on a file-level problem."""
-    for number, raw in enumerate(text.split("\n"), start=1):
+    for number, raw in enumerate(_lines(data), start=1):
         if not raw.strip():
             continue
         try:
@@ -206,8 +222,8 @@ def _jsonl_records(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
         yield number, body
 
 
-def _jsonl_rows(text: str) -> Iterator[BatchRow]:
-    for number, body in _jsonl_records(text):
+def _jsonl_rows(data: bytes) -> Iterator[BatchRow]:
+    for number, body in _jsonl_records(data):
         key = body.pop("key", None)
         if key is not None and not isinstance(key, str):
             yield BatchRow(number, None, None, "invalid_key", "The key must be a string.")
@@ -219,12 +235,30 @@ def _jsonl_rows(text: str) -> Iterator[BatchRow]:
 def _row_key(key: str | None) -> tuple[str | None, tuple[str, str] | None]:
     if key is None:
         return None, ("missing_key", "Every row needs a key, so that a re-submitted row is not issued twice.")
-    if len(key) > MAX_KEY_LENGTH or _KEY_UNSAFE.search(key):
-        return None, ("invalid_key", f"A key has at most {MAX_KEY_LENGTH} characters and no control characters.")
+    if len(key) > MAX_KEY_LENGTH or _KEY_UNSAFE.search(key) or looks_like_formula(key):
+        return None, ("invalid_key", f"A key has at most {MAX_KEY_LENGTH} characters, no control characters, "
+                                     "and does not start like a spreadsheet formula (=, +, -, @).")
     return key, None
 
 
+def _formula_field(value: Any, path: str = "") -> str | None:
+    """Return where a text value starts like a spreadsheet formula (a dotted path), if one does."""
+    if isinstance(value, str):
+        return (path or "(row)") if looks_like_formula(value) else None
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for name, child in children:
+        found = _formula_field(child, f"{path}.{name}" if path else str(name))
+        if found:
+            return found
+    return None
+
+
 def _validated(line: int, key: str | None, body: dict[str, Any]) -> BatchRow:
+    field = _formula_field(body)
+    if field:
+        message = f"The text {FORMULA_RULE}."
+        return BatchRow(line, key, None, "formula_text", f"The field {field} {FORMULA_RULE}.",
+                        [{"field": field, "code": "formula_text", "message": message}])
     try:
         return BatchRow(line, key, LicenseIssue.model_validate(body))
     except ValidationError as exc:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import IO
 
 from connectors import ConnectorConfigError, ImportFormatError, ImportInterrupted
+from connectors.base import ImportTooLarge
 from connectors.bulk import ImportReport, import_file
 from connectors.fields import FieldSpec
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.audit.service import AuditEvent, record
 from hub.auth.tokens import Principal
-from hub.core.errors import BadRequest, Forbidden, HubError, UnsupportedMediaType, ValidationFailed
+from hub.core.errors import BadRequest, Forbidden, HubError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from hub.core.ids import is_valid_credit_code, is_valid_resident_id
 from hub.registry.source_models import ImportOut
 from hub.registry.sources import get_source, require_department
@@ -29,6 +30,14 @@ MAX_ERRORS_SHOWN = 1000
 
 class ImportStopped(HubError):
     status, code, title = 503, "import_interrupted", "The database stopped the import part way"
+
+
+class ImportUnreadable(ValidationFailed):
+    code, title = "import_format_invalid", "The file is not in the declared format"
+
+
+class ImportExpandsTooFar(PayloadTooLarge):
+    code, title = "import_too_large", "The file is too large once expanded"
 
 
 def format_of(content_type: str | None) -> str:
@@ -52,7 +61,11 @@ def import_into_source(engine, source: Source, stream: IO[bytes] | str, *, fmt: 
         return import_file(engine, stream, source_id=source.id, fmt=fmt, fields=fields, progress=progress,
                            subject_field=config.get("subject_field", source.subject_key),
                            subject_check=lambda value: check(value), now=now)
-    except (ImportFormatError, ConnectorConfigError) as exc:
+    except ImportTooLarge as exc:  # `limit` names the cap (see connectors/limits.py); nothing was written
+        raise ImportExpandsTooFar(f"{exc.reason}.", limit=exc.limit, maximum=exc.maximum) from None
+    except ImportFormatError as exc:
+        raise ImportUnreadable(f"{exc.reason}.") from None
+    except ConnectorConfigError as exc:
         raise ValidationFailed(str(exc)) from None
 
 
