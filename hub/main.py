@@ -22,6 +22,7 @@ from hub.audit.router import router as audit_router
 from hub.audit.runtime import AuditLog
 from hub.audit.writer import AuditWriter
 from hub.audit.service import audit_pepper, session_info
+from hub.auth.metadata import router as auth_metadata_router
 from hub.auth.router import demo_identity_router
 from hub.auth.router import router as auth_router
 from hub.auth.tokens import TokenCache
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     for router in (auth_router, registry_router, catalogue_router, exchange_router, trust_router, batch_router,
                    licenses_router, status_router, verify_router, audit_router):
         app.include_router(router)
+    app.include_router(auth_metadata_router)
     if settings.demo_identity:
         app.include_router(demo_identity_router)
     serve_ahead(app, "/exchange/{source_id}/query", exchange_query, ["POST"])  # the hot paths
