@@ -20,6 +20,7 @@ async def current_principal(request: Request) -> Principal:
                                cache=state.token_cache)
 
 
+current_principal.openapi_scopes = ()  # read by hub.core.openapi: the operation declares its security
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
@@ -44,6 +45,7 @@ def require_scope(scope: str, *, role: str | None = None):
     async def check(principal: PrincipalDep) -> Principal:
         return check_scope(principal, scope, role)
 
+    check.openapi_scopes = (scope,)
     return Depends(check)
 
 

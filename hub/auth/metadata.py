@@ -1,6 +1,8 @@
-"""How clients find the token endpoint: RFC 8414 metadata and the scopes it grants."""
+"""How clients find and call the token endpoint: RFC 8414 metadata, its scopes, its OpenAPI description."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -57,3 +59,43 @@ async def authorization_server_metadata(request: Request) -> JSONResponse:
     body = metadata(request.app.state.settings.public_url).model_dump()
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=3600"})
 
+
+def _form_field(description: str, **schema) -> dict:
+    return {"type": "string", "description": description, **schema}
+
+
+# The token request (RFC 6749 §4.4.2), with the client's credentials for client_secret_post or private_key_jwt.
+TOKEN_FORM = {
+    "type": "object", "required": ["grant_type"], "properties": {
+        "grant_type": _form_field("always client_credentials", enum=["client_credentials"]),
+        "scope": _form_field("space-separated; default: every scope the client holds"),
+        "client_id": _form_field("client_secret_post (or send it with HTTP Basic: client_secret_basic)"),
+        "client_secret": _form_field("client_secret_post"),
+        "client_assertion_type": _form_field("private_key_jwt (RFC 7523 §2.2)",
+                                             enum=["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]),
+        "client_assertion": _form_field("private_key_jwt: a JWT signed with a key the client registered"),
+    },
+}
+
+
+class TokenResponse(BaseModel):
+    """RFC 6749 §5.1; the access token is an RFC 9068 JWT signed by the key in the JWKS with its kid."""
+
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+    scope: str
+
+
+# The token route parses its form itself (hub.core.http.read_form): describe the form and answers here.
+TOKEN_OPENAPI = {
+    "requestBody": {"required": True, "content": {
+        "application/x-www-form-urlencoded": {"schema": TOKEN_FORM}}},
+    "responses": {
+        "200": {"description": "an access token", "content": {
+            "application/json": {"schema": TokenResponse.model_json_schema()}}},
+        "400": {"description": "invalid_request, unsupported_grant_type or invalid_scope (RFC 6749 §5.2)"},
+        "401": {"description": "invalid_client: unknown client, bad credentials or method"},
+        "429": {"description": "too many failed attempts"},
+    },
+}
