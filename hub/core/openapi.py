@@ -120,22 +120,19 @@ def _complete_operation(operation: dict[str, Any], route, method: str, *,
     statuses |= {int(code) for code in responses if code.isdigit() and 400 <= int(code) < 500}
     for status in sorted(statuses):
         described = responses.get(str(status), {})
-        responses[str(status)] = {
-            "description": described.get("description") or HTTPStatus(status).phrase,
-            "content": {PROBLEM_TYPE: {"schema": {"$ref": PROBLEM_REF}}},
-            **({"headers": _HEADERS[status]} if status in _HEADERS else {}),
-        }
+        headers = {**_HEADERS.get(status, {}), **described.get("headers", {})}
+        responses[str(status)] = {**described, "description": described.get("description") or HTTPStatus(status).phrase,
+                                  "content": {PROBLEM_TYPE: {"schema": {"$ref": PROBLEM_REF}}},
+                                  **({"headers": headers} if headers else {})}
 
 
 def _demanded_scopes(dependant) -> tuple[str, ...] | None:
     """The scopes the route's dependencies demand; None when none of them authenticates."""
-    found: list[str] | None = None
+    found: tuple[str, ...] | None = None
     for dependency in dependant.dependencies:
-        scopes = getattr(dependency.call, SCOPES_ATTRIBUTE, None)
-        inner = _demanded_scopes(dependency)
-        for more in (scopes, inner):
-            if more is not None:
-                found = [*(found or []), *more]
+        for scopes in (getattr(dependency.call, SCOPES_ATTRIBUTE, None), _demanded_scopes(dependency)):
+            if scopes is not None:
+                found = (*(found or ()), *scopes)
     return None if found is None else tuple(dict.fromkeys(found))
 
 
