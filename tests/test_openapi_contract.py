@@ -24,9 +24,9 @@ from tests.conftest import DEMO_DEPARTMENTS, start_hub
 from tests.servers import ServerThread
 
 # The budget: a fixed number of generated requests per operation, no time-based repetition (no --max-time),
-# deterministic data. Measured per run: about 10 s of schemathesis CPU, 15 s of wall time on a quiet
-# 2-core machine and up to 45 s on a busy one. The CPU budget holds whatever else the machine runs; the
-# wall guard only stops a run that went astray.
+# deterministic data. Measured on the 2-core machine: about 10 s of schemathesis CPU per run; 11 s
+# (anonymous) and 19 s (department) of wall time at load 2.4, up to 41 and 49 s at load 8. The CPU budget
+# holds whatever else the machine runs; the wall guard only stops a run that went astray.
 EXAMPLES_PER_OPERATION = 5
 CPU_SECONDS_PER_RUN = 25
 WALL_SECONDS_PER_RUN = 120
