@@ -30,11 +30,12 @@ def init() -> None:
     credentials = initialise(settings)
     if credentials is None:
         console.print("[green]Already initialised.[/green] Operator client exists; its secret is not shown again.")
-        return
-    path = settings.var_dir / "operator-credentials.json"
-    write_secret_json(path, credentials)
-    console.print(f"[green]Initialised.[/green] Operator client [bold]{credentials['client_id']}[/bold]; "
-                  f"secret written to {path} (shown once).")
+    else:
+        path = settings.var_dir / "operator-credentials.json"
+        write_secret_json(path, credentials)
+        console.print(f"[green]Initialised.[/green] Operator client [bold]{credentials['client_id']}[/bold]; "
+                      f"secret written to {path} (shown once).")
+    _print_trust_anchor(settings)
 
 
 @app.command()
@@ -46,6 +47,7 @@ def demo() -> None:
     _check_license_types(settings)
     summary = load_demo(settings, console=console)
     console.print(f"Demo credentials: [bold]{summary.credentials_path}[/bold]")
+    _print_trust_anchor(settings)
 
 
 @app.command()
@@ -71,6 +73,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to bind"),
     household = _start_demo_systems(settings, hub_port=port) if demo_systems else None
     console.print(f"Hub on http://{host}:{port}  ·  API docs http://{host}:{port}/docs  ·  "
                   f"verify: POST http://{host}:{port}/verify")
+    _print_trust_anchor(settings)
     try:
         uvicorn.run("hub.main:create_app", factory=True, host=host, port=port, workers=workers,
                     log_level="info", proxy_headers=False)
@@ -145,6 +148,23 @@ def _fail(message: str) -> None:
     """Stop the command with message on stderr and exit code 2."""
     errors.print(message, style="red", soft_wrap=True, markup=False)
     raise typer.Exit(code=2)
+
+
+def _print_trust_anchor(settings: Settings) -> None:
+    """Print the root certificate's fingerprint: verifiers compare it, out of band, before pinning the root."""
+    from hub.core.db import make_engine
+    from hub.trust.anchor import stored_trust_anchor
+
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        anchor = stored_trust_anchor(engine)
+    finally:
+        engine.dispose()
+    if anchor is None:
+        console.print("Hub root CA: created at first start; its fingerprint is then at GET /trust-anchor.")
+        return
+    console.print("Hub root CA SHA-256 fingerprint (verifiers pin it, docs/trust.md):")
+    console.print(f"  [bold]{anchor.fingerprint_sha256}[/bold]", soft_wrap=True)  # one line, to copy whole
 
 
 def _check_license_types(settings: Settings) -> None:

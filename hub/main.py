@@ -19,6 +19,8 @@ from hub.audit.router import router as audit_router
 from hub.audit.runtime import AuditLog
 from hub.audit.writer import AuditWriter
 from hub.audit.service import audit_pepper, session_info
+from hub.auth.metadata import SCOPES, TOKEN_PATH
+from hub.auth.metadata import router as auth_metadata_router
 from hub.auth.router import demo_identity_router
 from hub.auth.router import router as auth_router
 from hub.auth.throttle import TokenThrottle
@@ -30,9 +32,11 @@ from hub.batch.worker import BatchRuntime
 from hub.core.addresses import ClientAddresses
 from hub.core.clock import Clock, system_clock
 from hub.core.db import make_engine, make_session_factory
+from hub.core.apidocs import install_docs
 from hub.core.errors import install_error_handlers
 from hub.core.guard import ControlCharacterGuard
 from hub.core.http import BodyLimitMiddleware, serve_ahead
+from hub.core.openapi import install_openapi
 from hub.core.ratelimit import RateLimit
 from hub.core.sealed import Sealer
 from hub.core.settings import Settings
@@ -111,6 +115,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app = FastAPI(
         title="政务数据共享与电子证照交换枢纽 Exchange Hub", version="0.1.0", lifespan=lifespan,
         description="Departments exchange data and issue signed e-licenses; counters verify them.",
+        docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,  # /docs: hub.core.apidocs, no CDN
     )
     app.state.settings, app.state.clock, app.state.engine = settings, clock, engine
     app.state.session_factory, app.state.store, app.state.passphrase = session_factory, store, passphrase
@@ -139,12 +144,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     for router in (auth_router, registry_router, catalogue_router, exchange_router, trust_router, batch_router,
                    licenses_router, status_router, verify_router, audit_router):
         app.include_router(router)
+    app.include_router(auth_metadata_router)
     if settings.demo_identity:
         app.include_router(demo_identity_router)
     serve_ahead(app, "/exchange/{source_id}/query", exchange_query, ["POST"])  # the hot paths
     serve_ahead(app, "/verify", verify_endpoint, ["POST"])
     serve_ahead(app, "/licenses", issue_endpoint, ["POST"])
     _add_probes(app)
+    install_docs(app)
+    install_openapi(app, token_url=TOKEN_PATH, scopes=SCOPES)
     return app
 
 
@@ -157,7 +165,8 @@ def _add_probes(app: FastAPI) -> None:
     async def health() -> dict:
         return {"status": "ok"}
 
-    @app.get("/ready", tags=["ops"], summary="Readiness: database and object storage reachable")
+    @app.get("/ready", tags=["ops"], summary="Readiness: database and object storage reachable",
+             responses={503: {"description": "a check failed: the same body, status unavailable"}})
     async def ready(request: Request) -> JSONResponse:
         checks = await run_in_threadpool(_readiness, request.app)
         ok = all(v == "ok" for v in checks.values())

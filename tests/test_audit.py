@@ -18,6 +18,7 @@ import jwt
 import pytest
 import sqlalchemy as sa
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from typer.testing import CliRunner
 
 from hub.audit.heads import TreeHeadSigner, root_certificate
@@ -140,8 +141,9 @@ def _tree_head(hub) -> dict:
 def test_tree_head_is_signed_by_the_root_published_in_the_trust_list(hub):
     _record(hub, [_query_event(CIVIL, ALICE, n) for n in range(5)])
     head = _tree_head(hub)
-    signed = hub.client.get("/trust-list").json()["jws"]
+    signed = hub.client.get("/trust-list").text
     root = x509.load_der_x509_certificate(base64.b64decode(jwt.get_unverified_header(signed)["x5c"][0]))
+    assert root.public_bytes(serialization.Encoding.DER) == root_der(hub)
     decoded = jwt.PyJWS().decode_complete(head["signature"], key=root.public_key(), algorithms=["ES256"])
     assert decoded["header"]["typ"] == "tree-head+jwt"
     claims = json.loads(decoded["payload"])

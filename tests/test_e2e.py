@@ -94,6 +94,8 @@ def test_demo_is_idempotent_and_the_served_hub_verifies_its_licenses(tmp_path):
                               auth=(market["client_id"], market["client_secret"]))
             assert token.status_code == 200
             assert http.get("/docs").status_code == 200
+            fingerprint = http.get("/trust-anchor").json()["fingerprint_sha256"]
+            assert f"  {fingerprint}\n" in second.stdout  # `hub demo` (make run) printed the root to pin
             assert http.get("/ready").json()["status"] == "ok"
             _demo_exchange(http, credentials)
     finally:

@@ -19,6 +19,7 @@ from hub.verify.core import Status, verify
 from hub.verify.qr import decode_qr, encode_qr
 from hub.verify.trustlist import load_trust_list, verify_trust_list
 from tests.conftest import BACKENDS, DEMO_DEPARTMENTS, ROOT, bearer, start_hub
+from tests.conftest import root_der as pinned_root
 from tests.licenses import no_crime_request
 
 T0 = datetime(2026, 11, 21, 2, 0, tzinfo=timezone.utc)
@@ -69,7 +70,7 @@ def test_rotation_keeps_old_licenses_valid_and_lists_both_keys(backend, tmp_path
     new = _issue(hub, police)
     assert decode_qr(new["qr"]).kid == kid_for_certificate(second.certificate_der)
     assert _verify(hub, old["qr"])["status"] == "valid" and _verify(hub, new["qr"])["status"] == "valid"
-    listed = {i["kid"]: i for i in hub.client.get("/trust-list").json()["payload"]["issuers"]}
+    listed = {i["kid"]: i for i in verify_trust_list(hub.client.get("/trust-list").text, pinned_root(hub))["issuers"]}
     assert listed[first.kid]["status"] == "retired" and listed[second.kid]["status"] == "active"
     assert listed[first.kid]["not_after"] and listed[second.kid]["not_before"]
 
@@ -103,7 +104,7 @@ def test_compromised_key_untrusts_what_it_signed_after_the_time(backend, tmp_pat
     # Offline: the trust list carries the compromise, and the rule goes by the validity dates.
     with hub.app.state.session_factory() as session:
         root_der = session.scalar(select(HubKey.certificate_der).where(HubKey.purpose == "root"))
-    jws = hub.client.get("/trust-list").json()["jws"]
+    jws = hub.client.get("/trust-list").text
     trust = load_trust_list(jws, root_der)
     listed = {entry["kid"]: entry for entry in verify_trust_list(jws, root_der)["issuers"]}
     # The member format docs/qr-format.md section 7 gives: RFC 3339 in UTC with Z.

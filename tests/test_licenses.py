@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import datetime, timedelta, timezone
 
 import cbor2
@@ -303,3 +305,27 @@ def test_an_issued_qr_has_the_documented_elements_and_the_measured_size(hub, dep
     measured = encode_qr(claims, mv.load_keys()["dept-a"].signer)
     assert cbor2.loads(decode_qr(measured).payload) == cbor2.loads(decoded.payload)
     assert len(measured) == len(body["qr"])
+
+
+def test_license_record_links_its_files_history_and_status_list_entries(hub, departments):
+    headers = bearer(hub, departments["market"])
+    body = hub.client.post("/licenses", json=business_license_request(), headers=headers).json()
+    links = {name: url.removeprefix(hub.settings.public_url) for name, url in body["links"].items()
+             if name != "status_lists"}
+    expected = {"self": "application/json", "pdf": "application/pdf", "vc": "application/vc+jwt",
+                "history": "application/json", "qr_png": "image/png", "qr_svg": "image/svg+xml"}
+    assert set(links) == set(expected)
+    for name, media_type in expected.items():
+        response = hub.client.get(links[name], headers=headers)
+        assert response.status_code == 200 and response.headers["content-type"].startswith(media_type), name
+    assert hub.client.get(links["self"], headers=headers).json()["id"] == body["id"]
+    assert [event["action"] for event in hub.client.get(links["history"], headers=headers).json()] == ["issued"]
+    vc = hub.client.get(links["vc"], headers=headers).text.split(".")[1]
+    credential = json.loads(base64.urlsafe_b64decode(vc + "=" * (-len(vc) % 4)))
+    in_vc = {(e["statusPurpose"], e["statusListCredential"], int(e["statusListIndex"]))
+             for e in credential["credentialStatus"]}
+    linked = {(e["purpose"], e["url"], e["index"]) for e in body["links"]["status_lists"]}
+    assert linked == in_vc and {purpose for purpose, _, _ in linked} == {"revocation", "suspension"}
+    for _, url, _ in linked:
+        status_list = hub.client.get(url.removeprefix(hub.settings.public_url))
+        assert status_list.status_code == 200 and status_list.headers["content-type"] == "application/vc+jwt"

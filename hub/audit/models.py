@@ -9,7 +9,7 @@ class TreeHeadOut(BaseModel):
     tree_size: int = Field(description="Number of entries the head covers")
     root_hash: str = Field(description="Merkle tree hash (RFC 6962 §2.1) of those entries, base64")
     timestamp: int = Field(description="Milliseconds since the epoch")
-    signature: str = Field(description="Compact JWS (ES256, typ tree-head+jwt) by the hub root key (see /trust-list) "
+    signature: str = Field(description="Compact JWS (ES256, typ tree-head+jwt) by the hub root key (see /trust-anchor) "
                                        "over {tree_size, root_hash, timestamp}")
 
 

@@ -17,13 +17,15 @@ TreeSize = Annotated[int, Query(ge=1, le=MAX_SIZE)]
 
 
 @router.get("/audit/tree-head", response_model=TreeHeadOut,
-            summary="审计日志签名树头 Latest signed tree head of the audit log (root certificate: /trust-list)")
+            summary="审计日志签名树头 Latest signed tree head of the audit log (root certificate: /trust-anchor)",
+            responses={404: {"description": "no signed tree head yet"}})
 def tree_head(request: Request, session: SessionDep) -> TreeHeadOut:
     return service.current_tree_head(session, log=request.app.state.audit)
 
 
 @router.get("/audit/entries/{entry_id}/proof", response_model=InclusionProofOut,
-            summary="审计条目包含证明 Inclusion proof of an entry (operator, acting department, or the citizen)")
+            summary="审计条目包含证明 Inclusion proof of an entry (operator, acting department, or the citizen)",
+            responses={400: {"description": "bad_tree_size"}, 409: {"description": "the entry is not sequenced yet"}})
 def inclusion_proof(entry_id: Annotated[str, Path(max_length=64)], request: Request, session: SessionDep,
                     principal: PrincipalDep,
                     tree_size: Annotated[int | None, Query(ge=1, le=MAX_SIZE)] = None) -> InclusionProofOut:
@@ -32,7 +34,8 @@ def inclusion_proof(entry_id: Annotated[str, Path(max_length=64)], request: Requ
 
 
 @router.get("/audit/consistency", response_model=ConsistencyProofOut,
-            summary="审计日志一致性证明 Consistency proof between two tree sizes")
+            summary="审计日志一致性证明 Consistency proof between two tree sizes",
+            responses={400: {"description": "bad_tree_size"}, 404: {"description": "no signed tree head yet"}})
 def consistency(first: TreeSize, second: TreeSize, request: Request, session: SessionDep) -> ConsistencyProofOut:
     return service.tree_consistency_proof(session, first=first, second=second, log=request.app.state.audit)
 

@@ -21,6 +21,7 @@ async def current_principal(request: Request) -> Principal:
                                max_lifetime=settings.token_max_lifetime)
 
 
+current_principal.openapi_scopes = ()  # read by hub.core.openapi: the operation declares its security
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
@@ -45,6 +46,7 @@ def require_scope(scope: str, *, role: str | None = None):
     async def check(principal: PrincipalDep) -> Principal:
         return check_scope(principal, scope, role)
 
+    check.openapi_scopes = (scope,)
     return Depends(check)
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from hub.auth.citizens import CITIZEN_SCOPE, mint_citizen_token
+from hub.auth.metadata import TOKEN_OPENAPI
 from hub.auth.service import issue_token
 from hub.core.addresses import client_address
 from hub.core.db import SessionDep
@@ -19,7 +20,8 @@ from hub.core.http import read_form
 router = APIRouter(tags=["auth"])
 
 
-@router.post("/oauth/token", summary="OAuth2 client credentials token endpoint (RFC 6749 §4.4)")
+@router.post("/oauth/token", summary="OAuth2 client credentials token endpoint (RFC 6749 §4.4)",
+             openapi_extra=TOKEN_OPENAPI)
 async def token(request: Request, session: SessionDep) -> JSONResponse:
     form = await read_form(request)
     status, body, headers = await run_in_threadpool(

@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
+from hub.core.routes import allowed_methods
+
 PROBLEM_BASE = "urn:hub:problem:"
 DEFAULT_RETRY_AFTER = 60  # seconds, for a 429 whose limiter could not say
 log = logging.getLogger("hub.errors")
@@ -146,7 +148,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return problem(exc.status_code, code, code.replace("_", " ").capitalize(), str(exc.detail), request.url.path)
+        response = problem(exc.status_code, code, code.replace("_", " ").capitalize(), str(exc.detail),
+                           request.url.path)
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # Starlette's Allow names one route's methods; list every route's on the path
+            response.headers["Allow"] = ", ".join(allowed_methods(request.app.routes, request.scope["path"]))
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

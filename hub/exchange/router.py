@@ -8,6 +8,7 @@ from hub.auth.deps import CitizenDep, RequesterDep, authorise
 from hub.core.db import SessionDep
 from hub.core.http import parse_body
 from hub.core.idempotency import IdempotencyKey
+from hub.core.openapi import requires_token
 from hub.exchange import consents
 from hub.exchange.models import ConsentCreate, ConsentOut, ExchangeAnswer, ExchangeQuery
 
@@ -19,7 +20,8 @@ router = APIRouter(tags=["exchange"])
 _QUERY_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": ExchangeQuery.model_json_schema()}}},
     "parameters": [{"name": "source_id", "in": "path", "required": True, "schema": {"type": "string"},
-                    "description": "数据资源 id, e.g. household.residents"}]}
+                    "description": "数据资源 id, e.g. household.residents"}],
+    **requires_token("exchange:query")}
 
 
 @router.post("/exchange/{source_id}/query", response_model=ExchangeAnswer, openapi_extra=_QUERY_BODY,

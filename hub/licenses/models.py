@@ -35,10 +35,22 @@ class IssuerOut(BaseModel):
     name: str
 
 
+class StatusListEntryLink(BaseModel):
+    purpose: Literal["revocation", "suspension"]
+    url: str = Field(description="the signed status list (GET it: vc+jwt, W3C Bitstring Status List)")
+    index: int = Field(ge=0, description="this license's bit in that list")
+
+
 class LicenseLinks(BaseModel):
+    """Everything about the license, by URL."""
+
     self: str
+    pdf: str = Field(description="the signed PDF (application/pdf)")
+    vc: str = Field(description="the W3C VC 2.0 export (application/vc+jwt)")
+    history: str = Field(description="who changed what, when and why")
     qr_png: str
     qr_svg: str
+    status_lists: list[StatusListEntryLink] = Field(description="its entries in the issuer's status lists")
 
 
 class LicenseOut(BaseModel):

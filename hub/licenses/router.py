@@ -10,6 +10,7 @@ from hub.auth.deps import IssuerDep, ReaderDep, authorise
 from hub.auth.tokens import Principal
 from hub.core.db import SessionDep, after_commit, transaction
 from hub.core.http import header_value, parse_body
+from hub.core.openapi import file_response, requires_token
 from hub.licenses import lifecycle, service, sourcing
 from hub.licenses.models import (
     LicenseEventOut,
@@ -35,7 +36,8 @@ _ISSUE_OPENAPI = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": LicenseIssue.model_json_schema()}}},
     "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
                     "schema": {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_LENGTH},
-                    "description": "A retry with the same key and body returns the license first issued (200)"}]}
+                    "description": "A retry with the same key and body returns the license first issued (200)"}],
+                 **requires_token("licenses:issue")}
 
 
 @router.post("/licenses", response_model=LicenseOut, status_code=201, openapi_extra=_ISSUE_OPENAPI,
@@ -79,7 +81,8 @@ def _artifact(name: str, media_type: str, summary: str, cache: str):
 
     path = "pdf" if name == "license.pdf" else name
     router.add_api_route(f"/licenses/{{license_id}}/{path}", get, methods=["GET"], response_class=Response,
-                         summary=summary, name=f"license_{path.replace('.', '_')}")
+                         summary=summary, name=f"license_{path.replace('.', '_')}",
+                         responses=file_response(media_type, summary))
 
 
 _artifact("qr.png", "image/png", "QR code (PNG)", "private, max-age=300")
@@ -88,7 +91,8 @@ _artifact("license.pdf", "application/pdf", "电子证照 PDF, signed (PAdES) by
 
 
 @router.get("/licenses/{license_id}/vc", response_class=Response,
-            summary="W3C VC 2.0 export (vc+jwt), with credentialStatus pointing at the status lists")
+            summary="W3C VC 2.0 export (vc+jwt), with credentialStatus pointing at the status lists",
+            responses=file_response("application/vc+jwt", "the credential as a compact JWS"))
 def vc(license_id: str, request: Request, session: SessionDep, principal: ReaderDep) -> Response:
     state = request.app.state
     token = service.license_vc(session, license_id, principal=principal, types=state.license_types,

@@ -20,7 +20,7 @@ from hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from hub.core.idempotency import IdempotencyConflict  # re-exported: batches import it from here
 from hub.core.ids import is_valid_credit_code, is_valid_resident_id, mask_identity
 from hub.licenses.artifacts import Artifacts
-from hub.licenses.models import Holder, IssuerOut, LicenseIssue, LicenseLinks, LicenseOut
+from hub.licenses.models import Holder, IssuerOut, LicenseIssue, LicenseLinks, LicenseOut, StatusListEntryLink
 from hub.licenses.tables import IdempotencyRecord, License, LicenseEvent, SerialCounter
 from hub.licenses.types import LicenseDataError, LicenseType, validate_license_data
 from hub.licenses.vc import license_credential, sign_vc_jwt
@@ -31,6 +31,7 @@ from hub.trust.service import KeyRing, b64url
 from hub.trust.signer import KeySigner
 from hub.verify.core import CHINA_STANDARD_TIME
 from hub.verify.qr import LicenseClaims, encode_qr
+from hub.verify.statuslist import PURPOSES, list_id
 
 log = logging.getLogger("hub.licenses")
 SERIAL_DIGITS = 6  # serial = YYYY + 6 digits: stays a CBOR uint32 in the QR
@@ -281,15 +282,25 @@ def license_out(session: Session, row: License, *, types: dict[str, LicenseType]
     """Shape a license for its issuer or the operator."""
     department = department_by_id(session, row.issuer_department_id)  # cached: departments are not edited
     license_type = types.get(row.type_code)
-    self_url = f"{base_url}/licenses/{row.identifier}"
     return LicenseOut(
         id=row.identifier, type=row.type_code, type_name=license_type.name if license_type else row.type_code,
         version=row.version, status=row.status, superseded_by=row.superseded_by,
         issuer=IssuerOut(code=department.code, name=department.name),
         holder=_stored_holder(row), data=row.data,
         valid_from=row.valid_from, valid_until=row.valid_until, issued_at=row.issued_at, qr=row.qr_text,
-        links=LicenseLinks(self=self_url, qr_png=f"{self_url}/qr.png", qr_svg=f"{self_url}/qr.svg"),
+        links=license_links(row, base_url=base_url),
     )
+
+
+def license_links(row: License, *, base_url: str) -> LicenseLinks:
+    """Link a license's files, history and status-list entries."""
+    self_url = f"{base_url}/licenses/{row.identifier}"
+    entries = [] if row.status_list_no is None else [
+        StatusListEntryLink(purpose=purpose, index=row.status_index,
+                            url=f"{base_url}/status-lists/{list_id(row.issuer_code, row.status_list_no, purpose)}")
+        for purpose in PURPOSES]
+    return LicenseLinks(self=self_url, pdf=f"{self_url}/pdf", vc=f"{self_url}/vc", history=f"{self_url}/history",
+                        qr_png=f"{self_url}/qr.png", qr_svg=f"{self_url}/qr.svg", status_lists=entries)
 
 
 def license_vc(session: Session, identifier: str, *, principal: Principal, types: dict[str, LicenseType],

@@ -31,7 +31,8 @@ def _qr_text(body: object) -> str:
 
 
 @router.post("/verify", response_model=VerifyOut, openapi_extra=REQUEST_SCHEMA,
-             summary="核验证照二维码 Verify a license QR code")
+             summary="核验证照二维码 Verify a license QR code",
+             responses={429: {"description": "too many verifications from this client address"}})
 async def verify(request: Request) -> Response:
     state = request.app.state
     address = client_address(request)

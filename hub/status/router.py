@@ -6,11 +6,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from hub.core.openapi import file_response
+
 router = APIRouter(tags=["status"])
 
 
 @router.get("/status-lists/{list_id}", response_class=Response,
-            summary="证照状态列表 Status list (BitstringStatusListCredential as vc+jwt, signed by the hub)")
+            summary="证照状态列表 Status list (BitstringStatusListCredential as vc+jwt, signed by the hub)",
+            responses={**file_response("application/vc+jwt", "the status list credential as a compact JWS"),
+                       304: {"description": "unchanged (If-None-Match)"}})
 async def status_list(list_id: str, request: Request) -> Response:
     token, version = await run_in_threadpool(request.app.state.status.signed, list_id[:80])
     etag = f'"{list_id}.{version}"'

@@ -8,6 +8,7 @@ import time
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.core.clock import Clock
+from hub.trust.anchor import TrustAnchor, trust_anchor
 from hub.trust.service import jwks, load_trust, signed_trust_list
 from hub.verify.trustlist import TrustList
 
@@ -22,8 +23,9 @@ class TrustCache:
         self._lock = threading.Lock()
         self._loaded_at = float("-inf")
         self._trust: TrustList | None = None
-        self._signed: dict | None = None
+        self._signed: str | None = None
         self._jwks: dict | None = None
+        self._anchor: TrustAnchor | None = None
 
     @property
     def fresh(self) -> bool:
@@ -39,6 +41,7 @@ class TrustCache:
             self._trust = load_trust(session, types, now=now)
             self._signed = signed_trust_list(session, types, passphrase=self._passphrase, now=now)
             self._jwks = jwks(session)
+            self._anchor = trust_anchor(session)
             self._loaded_at = time.monotonic()
 
     def _ensure(self) -> None:
@@ -49,9 +52,15 @@ class TrustCache:
         self._ensure()
         return self._trust
 
-    def signed(self) -> dict:
+    def signed(self) -> str:
+        """The trust list as a compact JWS."""
         self._ensure()
         return self._signed
+
+    def anchor(self) -> TrustAnchor:
+        """The root certificate verifiers pin."""
+        self._ensure()
+        return self._anchor
 
     def jwks(self) -> dict:
         self._ensure()

@@ -221,11 +221,11 @@ def _rfc3339(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def signed_trust_list(session: Session, license_types: Iterable, *, passphrase: bytes, now: datetime) -> dict:
-    """Return the trust list document and its JWS signed by the root."""
+def signed_trust_list(session: Session, license_types: Iterable, *, passphrase: bytes, now: datetime) -> str:
+    """Return the trust list document as a compact JWS signed by the root (docs/qr-format.md section 7)."""
     doc = trust_document(session, license_types, now=now)
     root = load_root(session, passphrase)
-    return {"jws": sign_trust_list(doc, root.private_key, root.cert_der), "payload": doc}
+    return sign_trust_list(doc, root.private_key, root.cert_der)
 
 
 def load_trust(session: Session, license_types: Iterable, *, now: datetime) -> TrustList:
@@ -234,9 +234,13 @@ def load_trust(session: Session, license_types: Iterable, *, now: datetime) -> T
 
 
 def jwks(session: Session) -> dict:
-    """Return the issuer public keys as a JWK set with x5c chains."""
+    """Return the issuer and access-token public keys as a JWK set, each with its certificate in x5c.
+
+    Access-token keys carry the kid of the tokens' JWS header; issuer keys the kid of their QR codes.
+    """
     keys = []
-    for row in issuer_rows(session):
+    token_rows = session.scalars(select(HubKey).where(HubKey.purpose == "token").order_by(HubKey.created_at))
+    for row in [*issuer_rows(session), *token_rows]:
         public_key = certificate_public_key(row.certificate_der)
         if row.alg == "SM2":
             jwk = sm2.public_jwk(public_key)
