@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,19 +22,13 @@ from tests.conftest import DEMO_DEPARTMENTS, start_hub
 from tests.servers import ServerThread
 
 # The budget: a fixed number of generated requests per operation, no time-based repetition (no --max-time),
-# deterministic data. Measured on the 2-core machine: about 10 s of schemathesis CPU per run; 11 s
-# (anonymous) and 19 s (department) of wall time at load 2.4, up to 41 and 49 s at load 8. The CPU budget
-# holds whatever else the machine runs; the wall guard only stops a run that went astray.
+# deterministic data, so the run's size is fixed by the description, not by time. Measured on the 2-core
+# machine: about 10 s of schemathesis CPU per run; 11 s (anonymous) and 19 s (department) of wall time at
+# load 2.4, up to 41 and 49 s at load 8. The timeout only stops a run that went astray; speed is not a
+# test's business.
 EXAMPLES_PER_OPERATION = 5
-CPU_SECONDS_PER_RUN = 25
-WALL_SECONDS_PER_RUN = 120
+HUNG_AFTER_SECONDS = 600
 
-# Kept out of data generation until the fixes being made elsewhere land; remove each line once the hub
-# answers that input with a 4xx problem. NUL in any string reaches PostgreSQL, which refuses it, and the
-# hub answers 500 (holder names, purposes, reasons, ids in paths and queries, /oauth/token's client_id).
-KNOWN_GAPS = """
-allow-x00 = false
-"""
 # Registering or changing a source makes the hub contact the connector target in the request: until targets
 # must match an egress rule the operator approved, generated URLs could reach any host. Not run here.
 UNAPPROVED_EGRESS = [("post", "/sources"), ("put", "/sources/{source_id}")]
@@ -45,7 +37,6 @@ CONFIG = f"""
 max-examples = {EXAMPLES_PER_OPERATION}
 deterministic = true
 database = "none"
-{KNOWN_GAPS}
 [checks.positive_data_acceptance]
 # What a schema cannot say is refused with a problem, by design: a resident id with a wrong check character,
 # an unknown license type code, a batch file with unknown columns, a tree size past the log's head.
@@ -72,25 +63,20 @@ def served(request, tmp_path_factory) -> Served:
         yield Served(url, hub.token(client["client_id"], client["client_secret"]), client)
 
 
-def _schemathesis(url: str, tmp_path: Path, *, token: str | None = None) -> tuple[dict, str, float, float]:
+def _schemathesis(url: str, tmp_path: Path, *, token: str | None = None) -> tuple[dict, str]:
     paths = httpx.get(f"{url}/openapi.json").json()["paths"]
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG + ("" if token else _anonymous_protected(paths)), encoding="utf-8")
     report = tmp_path / "report.json"
     excluded = [option for method, path in UNAPPROVED_EGRESS
                 for option in ("--exclude-operation-id", paths[path][method]["operationId"])]
-    started = time.monotonic()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", f"{url}/openapi.json",
          "--checks", "all", "--no-color", "--report", "json", "--report-json-path", str(report), *excluded,
          *(["--header", f"Authorization: Bearer {token}"] if token else [])],
-        capture_output=True, text=True, timeout=WALL_SECONDS_PER_RUN * 2, cwd=tmp_path)
-    elapsed = time.monotonic() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        capture_output=True, text=True, timeout=HUNG_AFTER_SECONDS, cwd=tmp_path)
     assert report.exists(), done.stdout + done.stderr
-    return json.loads(report.read_text(encoding="utf-8")), done.stdout, elapsed, cpu
+    return json.loads(report.read_text(encoding="utf-8")), done.stdout
 
 
 def _anonymous_protected(paths: dict) -> str:
@@ -105,15 +91,13 @@ phases.coverage.enabled = false
 """
 
 
-def _assert_kept(report: dict, output: str, elapsed: float, cpu: float) -> None:
+def _assert_kept(report: dict, output: str) -> None:
     failures = output[output.find("FAILURES"):output.find("WARNINGS")] if "FAILURES" in output else output[-3000:]
     assert report["failures"] == [] and report["errors"] == [], failures
     assert report["stop_reason"] == "completed" and report["complete"], output[-2000:]
     operations = report["operations"]
     assert operations["tested"] == operations["selected"] == operations["total"] - len(UNAPPROVED_EGRESS), operations
     assert report["exit_code"] == 0, output[-2000:]
-    assert cpu < CPU_SECONDS_PER_RUN, f"schemathesis used {cpu:.0f} s of CPU, over its {CPU_SECONDS_PER_RUN} s budget"
-    assert elapsed < WALL_SECONDS_PER_RUN, f"the run took {elapsed:.0f} s, over its {WALL_SECONDS_PER_RUN} s guard"
 
 
 def test_anonymous_calls_keep_the_contract(served, tmp_path):
