@@ -48,6 +48,10 @@ def token(w: World, who: str) -> Call:
     return Call(data=form, auth=w.client_auth(who)) if who in CLIENTS else Call(data=form)
 
 
+def static_file(w: World, who: str) -> Call:
+    return Call(path={"path": "apidocs.js"})
+
+
 def new_department(w: World, who: str) -> Call:
     code = make_credit_code(next(_seq), registration_authority="1", category="1", region="990100")
     return Call(json={"code": code, "name": f"示例市测试局{code[-4:]}", "region": "示例市"})
@@ -203,6 +207,9 @@ MATRIX: dict[str, Row] = {
     "GET /status-lists/{list_id}":               Row(PUBLIC),
     "GET /.well-known/jwks.json":                Row(PUBLIC),
     "GET /trust-list":                           Row(PUBLIC),
+    "GET /trust-anchor":                         Row(PUBLIC),
+    "GET /trust-anchor.pem":                     Row(PUBLIC),
+    "GET /.well-known/oauth-authorization-server": Row(PUBLIC),
     "GET /audit/tree-head":                      Row(PUBLIC),
     "GET /audit/consistency":                    Row(PUBLIC, build=consistency),
     "GET /audit/entries/{entry_id}/proof":       Row((401, 200, 404, 404, 404, 200, 200), ACTOR),
@@ -210,8 +217,7 @@ MATRIX: dict[str, Row] = {
     "GET /ready":                                Row(PUBLIC),
     "GET /":                                     Row((307, 307, 307, 307, 307, 307, 307)),
     "GET /docs":                                 Row(PUBLIC),
-    "GET /docs/oauth2-redirect":                 Row(PUBLIC),
-    "GET /redoc":                                Row(PUBLIC),
+    "GET /static/{path}":                        Row(PUBLIC, build=static_file),
     "GET /openapi.json":                         Row(PUBLIC),
 }
 _METHODS = {"get", "put", "post", "delete", "patch", "options", "trace"}
