@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from datetime import time as dtime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +20,7 @@ from sqlalchemy.pool import QueuePool
 
 from connectors.base import ConnectorError, Health, SourceTimeout, SourceUnavailable, pick
 from connectors.config import SqlConfig, parse_sql_url
+from connectors.egress import Egress, EgressGuard, Target, targets_of
 
 GRACE = 1.0  # seconds past the statement timeout before the caller stops waiting for the worker thread
 _PLAIN = (str, int, float, bool, type(None))
@@ -29,14 +29,17 @@ _PLAIN = (str, int, float, bool, type(None))
 class SqlConnector:
     """Run the configured SELECT with :subject bound; the first row is the record."""
 
-    def __init__(self, config: SqlConfig) -> None:
+    def __init__(self, config: SqlConfig, *, egress: Egress | None = None) -> None:
         self.config = config
+        self.egress = egress or EgressGuard()
+        self.target = targets_of("sql", config)[0]
         self._statement = sa.text(config.query)
-        self.engine = make_readonly_engine(config)
+        self.engine = make_readonly_engine(config, self.egress, self.target)
         self._sqlite = self.engine.dialect.name == "sqlite"
 
     async def fetch(self, subject: str, fields: Sequence[str]) -> dict[str, Any] | None:
         """Return the first row's requested columns, or None when the query finds no row."""
+        self.egress.permit(self.target)
         try:
             async with asyncio.timeout(self.config.timeout + GRACE):
                 row = await asyncio.to_thread(self._first_row, subject)
@@ -73,6 +76,7 @@ class SqlConnector:
         """Run SELECT 1 through the pool; never raises."""
         started = time.perf_counter()
         try:
+            self.egress.permit(self.target)
             async with asyncio.timeout(self.config.timeout + GRACE):
                 await asyncio.to_thread(self._ping)
         except TimeoutError:
@@ -93,14 +97,17 @@ class SqlConnector:
         await asyncio.to_thread(self.engine.dispose)
 
 
-def make_readonly_engine(config: SqlConfig) -> sa.Engine:
-    """Create the pooled engine: SQLite opened with mode=ro, PostgreSQL sessions and transactions read-only."""
+def make_readonly_engine(config: SqlConfig, egress: Egress, target: Target) -> sa.Engine:
+    """Create the pooled engine: SQLite opened with mode=ro, PostgreSQL sessions and transactions read-only.
+
+    Every new connection asks the egress policy first: SQLite opens the file the policy resolved and checked,
+    PostgreSQL connects to the address the policy resolved and checked (libpq's hostaddr), not to a fresh lookup.
+    """
     url = parse_sql_url(config.url)
     if url.drivername == "sqlite":
-        path = Path(url.database).expanduser().resolve()
-        uri = f"file:{quote(str(path))}?mode=ro"
 
         def connect() -> sqlite3.Connection:
+            uri = f"file:{quote(egress.sqlite_path(url.database))}?mode=ro"
             return sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=config.timeout)
 
         return sa.create_engine("sqlite+pysqlite://", creator=connect, poolclass=QueuePool,
@@ -112,6 +119,11 @@ def make_readonly_engine(config: SqlConfig) -> sa.Engine:
                               connect_args={"options": options, "connect_timeout": max(1, math.ceil(config.timeout))})
     # The session default can be switched off by SQL (set_config); the client-side BEGIN READ ONLY cannot.
     sa.event.listen(engine, "connect", _psycopg_read_only)
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _checked_address(_dialect, _record, _cargs, cparams) -> None:
+        cparams["hostaddr"] = str(egress.database_address(target))
+
     return engine
 
 

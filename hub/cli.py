@@ -11,10 +11,12 @@ from hub.core.settings import Settings, write_secret_json
 from hub.audit.cli import app as audit_app
 from hub.batch.cli import app as batch_app
 from hub.keys_cli import app as keys_app
+from hub.registry.egress_cli import app as connectors_app
 
 app = typer.Typer(help="政务数据共享与电子证照交换枢纽 — exchange hub operator commands", no_args_is_help=True)
 console = Console()
 app.add_typer(keys_app, name="keys")
+app.add_typer(connectors_app, name="connectors")  # hub connectors allow DEPT TARGET | list | revoke RULE
 app.add_typer(audit_app, name="audit")  # hub audit verify
 app.add_typer(batch_app)  # hub issue-batch FILE, hub worker
 

@@ -48,6 +48,8 @@ from hub.exchange.router import router as exchange_router
 from hub.exchange.service import ExchangeDesk
 from hub.registry.catalogue_router import router as catalogue_router
 from hub.registry.connections import Connections
+from hub.registry.egress import hub_guard
+from hub.registry.egress_router import router as egress_router
 from hub.registry.generation import ensure_generation_row
 from hub.registry.health import health_loop
 from hub.registry.imports import MAX_IMPORT_BYTES
@@ -114,7 +116,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.state.trust = TrustCache(session_factory, license_types, passphrase=passphrase, clock=clock)
     app.state.artifacts = Artifacts(store, types=license_types, keyring=keyring, session_factory=session_factory)
     app.state.status = StatusCache(session_factory, passphrase=passphrase, base_url=settings.public_url)
-    app.state.connections = Connections(engine)
+    app.state.connections = Connections(engine, hub_guard(settings))
     app.state.receipts = ReceiptSigner(session_factory, passphrase=passphrase, issuer=settings.public_url)
     app.state.pepper = audit_pepper(passphrase)
     app.state.audit = AuditLog(session_factory, passphrase=passphrase, clock=clock, interval=settings.audit_interval,
@@ -127,7 +129,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        overrides={"/licenses/batch": MAX_UPLOAD_BYTES, "/sources/*/import": MAX_IMPORT_BYTES})
-    for router in (auth_router, registry_router, catalogue_router, exchange_router, trust_router, batch_router,
+    for router in (auth_router, registry_router, catalogue_router, egress_router, exchange_router, trust_router, batch_router,
                    licenses_router, status_router, verify_router, audit_router):
         app.include_router(router)
     if settings.demo_identity:

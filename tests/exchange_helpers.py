@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import threading
 
+from connectors import parse_target, targets
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
 from demo_systems.household import create_app as household_app
 from demo_systems.population import people
+from tests.conftest import bearer
 from tests.servers import ServerThread
 
 HOUSEHOLD_KEY = "test-household-key"
@@ -67,6 +69,30 @@ def household_source(url: str, *, source_id: str = "household.residents", sharin
             "url": url + path, "timeout": timeout, "retries": 1,
             "auth_header": {"name": "X-Api-Key", "value": HOUSEHOLD_KEY}}},
     }
+
+
+def approve(hub, department: dict, target: str) -> dict:
+    """Approve a connector target for a department as the operator does (POST /egress-rules); idempotent."""
+    body = {"department": department["code"], "target": target}
+    response = hub.client.post("/egress-rules", json=body, headers=hub.operator_headers())
+    if response.status_code == 409:  # approved already, e.g. by an earlier test of the module
+        listed = hub.client.get("/egress-rules", params={"department": department["code"]},
+                                headers=hub.operator_headers()).json()
+        return next(rule for rule in listed if rule["target"] == canonical(target))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def canonical(target: str) -> str:
+    """A target as the hub spells it (explicit port, lower-case host, SQLite path resolved)."""
+    return str(parse_target(target))
+
+
+def register(hub, department: dict, body: dict, *, headers: dict | None = None):
+    """Approve the source's connector targets for its owner, then POST /sources; returns the response."""
+    for target in targets(body["connector"]["type"], body["connector"]["config"]):
+        approve(hub, department, str(target))
+    return hub.client.post("/sources", json=body, headers=headers or bearer(hub, department))
 
 
 def citizens(n: int = 3) -> list:

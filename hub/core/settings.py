@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     port: int = 8000
     license_types_dir: Path = Path("schemas/license-types")
     sources_dir: Path = Path("schemas/sources")
+    sqlite_sources_dir: Path | None = None  # the only directory SQLite sources may open; default var_dir/sqlite-sources
     access_token_ttl: int = Field(default=600, ge=60, le=3600)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     verify_rate_limit: str = "600/minute"
@@ -45,6 +46,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.var_dir / 'hub.db').resolve()}"
+
+    def resolved_sqlite_sources_dir(self) -> Path:
+        """Return the directory SQLite data sources must live in (symlinks resolved)."""
+        return (self.sqlite_sources_dir or self.var_dir / "sqlite-sources").resolve()
 
     def passphrase(self) -> bytes:
         """Return the key passphrase, generating one into var_dir on first use."""

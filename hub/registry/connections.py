@@ -10,9 +10,10 @@ from typing import Any
 
 import connectors
 import orjson
-from connectors import ConnectorConfigError, SourceTimeout, SourceUnavailable
+from connectors import ConnectorConfigError, EgressGuard, EgressRefused, SourceTimeout, SourceUnavailable, Target
 
 from hub.core.errors import BadGateway, GatewayTimeout, ValidationFailed
+from hub.registry.egress import EgressBlocked
 from hub.registry.source_models import ConnectorSpec, Health
 
 log = logging.getLogger("hub.connections")
@@ -20,27 +21,32 @@ HEALTH_TIMEOUT = 5.0
 
 
 class Connections:
-    """The hub's connectors, keyed by source id and connector spec."""
+    """The hub's connectors, keyed by source id, connector spec and approved targets; each gets the egress guard."""
 
-    def __init__(self, engine) -> None:
+    def __init__(self, engine, guard: EgressGuard | None = None) -> None:
         self._engine = engine
+        self.guard = guard or EgressGuard(approved=frozenset())
         self._live: dict[str, tuple[tuple[str, bytes], Any]] = {}
         self._retired: list[Any] = []
 
-    def build(self, source_id: str, spec: ConnectorSpec):
-        """Validate a connector spec by building it; a bad config is a 422 naming the problem."""
+    def build(self, source_id: str, spec: ConnectorSpec, approved: frozenset[Target] = frozenset()):
+        """Validate a connector spec by building it (nothing is contacted); a bad config is a 422 naming the problem.
+
+        The connector may reach only the `approved` targets, and never what the hub's guard refuses.
+        """
         try:
-            return connectors.build(spec.type, spec.config, engine=self._engine, source_id=source_id)
+            return connectors.build(spec.type, spec.config, engine=self._engine, source_id=source_id,
+                                    egress=self.guard.approving(approved))
         except ConnectorConfigError as exc:
             raise ValidationFailed(f"connector.config: {exc}") from None
 
-    def get(self, source_id: str, type_: str, config: dict):
-        """The live connector of a source, built on first use and again whenever its connector spec changes."""
-        version = (type_, orjson.dumps(config, option=orjson.OPT_SORT_KEYS))
+    def get(self, source_id: str, type_: str, config: dict, approved: frozenset[Target] = frozenset()):
+        """The live connector of a source, built on first use and again whenever its spec or approval changes."""
+        version = (type_, orjson.dumps(config, option=orjson.OPT_SORT_KEYS), tuple(sorted(approved)))
         live = self._live.get(source_id)
         if live is not None and live[0] == version:
             return live[1]
-        connector = self.build(source_id, ConnectorSpec(type=type_, config=config))
+        connector = self.build(source_id, ConnectorSpec(type=type_, config=config), approved)
         self._live[source_id] = (version, connector)
         if live is not None:  # often called from a worker thread: close it later, from the event loop
             self._retired.append(live[1])
@@ -66,6 +72,10 @@ class Connections:
             raise GatewayTimeout(f"The source did not answer in time: {exc}") from None
         except SourceUnavailable as exc:
             raise BadGateway(f"The source is unavailable: {exc}") from None
+        except EgressRefused as exc:
+            log.warning("egress refused for a source: %s", exc.reason)
+            raise EgressBlocked("The hub refused to connect to the source's target: "
+                                f"{exc.reason}. Its operator decides what connectors may reach.") from None
 
     async def check(self, connector, *, now: datetime) -> Health:
         """Run a connector's health check, bounded in time; never raises."""

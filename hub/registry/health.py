@@ -11,6 +11,8 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from hub.registry.connections import Connections
+from hub.registry.egress import PENDING_DETAIL, egress_state, rules_by_department
+from hub.registry.source_models import Health
 from hub.registry.sources import record_health
 from hub.registry.tables import Source
 
@@ -18,20 +20,29 @@ log = logging.getLogger("hub.health")
 
 
 async def check_sources(session_factory, connections: Connections, *, now: Callable[[], datetime]) -> dict[str, str]:
-    """Check every source once (concurrently) and store the results; returns {source id: status}."""
+    """Check every source once (concurrently) and store the results; returns {source id: status}.
+
+    A source pending review is not contacted: it is recorded as unknown.
+    """
     rows = await run_in_threadpool(_definitions, session_factory)
-    live = [connections.get(s_id, type_, config) for s_id, type_, config in rows]
+    approved = [row for row in rows if not row[3].pending]
+    live = [connections.get(s_id, type_, config, egress.approved) for s_id, type_, config, egress in approved]
     results = await asyncio.gather(*(connections.check(c, now=now()) for c in live))
-    outcome = {row[0]: result for row, result in zip(rows, results, strict=True)}
+    outcome = {row[0]: result for row, result in zip(approved, results, strict=True)}
+    outcome |= {row[0]: Health(status="unknown", detail=PENDING_DETAIL, checked_at=now())
+                for row in rows if row[3].pending}
     await run_in_threadpool(_store, session_factory, outcome)
     await connections.close_retired()
     return {k: v.status for k, v in outcome.items()}
 
 
 def _definitions(session_factory) -> list[tuple]:
+    """(id, connector type, config, egress state) of every source."""
     with session_factory() as session:
-        return [tuple(r) for r in session.execute(
-            select(Source.id, Source.connector_type, Source.connector_config))]
+        rules = rules_by_department(session)
+        return [(s_id, type_, config, egress_state(type_, config, rules.get(department_id, frozenset())))
+                for s_id, type_, config, department_id in session.execute(
+                    select(Source.id, Source.connector_type, Source.connector_config, Source.department_id))]
 
 
 def _store(session_factory, outcome: dict) -> None:

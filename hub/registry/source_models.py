@@ -81,6 +81,18 @@ class Health(BaseModel):
     checked_at: datetime | None = None
 
 
+class EgressTarget(BaseModel):
+    target: str = Field(description="scheme://host:port, with the database for PostgreSQL; sqlite:////file")
+    approved: bool
+
+
+class EgressOut(BaseModel):
+    status: Literal["approved", "pending_review", "none"] = Field(
+        description="pending_review: a target awaits the operator's egress rule and the source is not contacted; "
+                    "none: a bulk source, with no target")
+    targets: list[EgressTarget]
+
+
 class SourceOut(BaseModel):
     id: str
     name: str
@@ -93,6 +105,7 @@ class SourceOut(BaseModel):
     fields: list[SourceField]
     connector: ConnectorSpec = Field(description="connector secrets are replaced by ***")
     health: Health
+    egress: EgressOut
     created_at: datetime
     updated_at: datetime
 

@@ -19,6 +19,7 @@ from hub.audit.service import AuditEvent, record, session_pepper
 from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from hub.core.idempotency import body_hash, remember, replayed
+from hub.registry.egress import admitted_health, egress_out, source_egress
 from hub.registry.source_models import ConnectorSpec, Health, Owner, SourceCreate, SourceDefinition, SourceOut
 from hub.registry.tables import Department, Source
 
@@ -29,18 +30,15 @@ class SourceDefinitionError(Exception):
 
 async def register_checked(session: Session, request: SourceCreate, *, principal: Principal, connections,
                            now: datetime, idempotency_key: str | None = None) -> tuple[Source, bool]:
-    """Validate the connector, check the source's health and register it; returns (source, created)."""
+    """Validate the connector, check its health (approved targets only) and register it; returns (source, created)."""
     digest = body_hash(request)
     known = await run_in_threadpool(replayed, session, client_id=principal.client_id, key=idempotency_key,
                                     operation="source", digest=digest)
     if known is not None:
         return await run_in_threadpool(get_source, session, known), False
     department = await run_in_threadpool(require_department, session, principal)
-    connector = connections.build(request.id, request.connector)
-    try:
-        health = await connections.check(connector, now=now)
-    finally:
-        await connector.aclose()
+    health = await admitted_health(session, request.id, request.connector, department_id=department.id,
+                                   connections=connections, now=now)
 
     def register() -> Source:
         source = register_source(session, request, department=department, health=health, now=now)
@@ -74,11 +72,8 @@ async def update_checked(session: Session, source_id: str, request: SourceCreate
     except ConnectorConfigError as exc:
         raise ValidationFailed(f"connector.config: {exc.reason}") from None
     request = request.model_copy(update={"connector": ConnectorSpec(type=request.connector.type, config=config)})
-    connector = connections.build(source_id, request.connector)
-    try:
-        health = await connections.check(connector, now=now)
-    finally:
-        await connector.aclose()
+    health = await admitted_health(session, source_id, request.connector, department_id=department.id,
+                                   connections=connections, now=now)
 
     def update() -> Source:
         before = _definition(source)
@@ -217,7 +212,7 @@ def source_out(session: Session, source: Source, *, redact) -> SourceOut:
         sharing_class=source.sharing_class, update_frequency=source.update_frequency, fields=source.fields,
         connector={"type": source.connector_type, "config": redact(source.connector_type, source.connector_config)},
         health=Health(status=source.health, detail=source.health_detail, checked_at=source.health_checked_at),
-        created_at=source.created_at, updated_at=source.updated_at,
+        egress=egress_out(source_egress(session, source)), created_at=source.created_at, updated_at=source.updated_at,
     )
 
 
