@@ -225,7 +225,7 @@ def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
         return address.ipv4_mapped
     if address.sixtofour is not None:
         return address.sixtofour
-    if address in _NAT64 or int(address) >> 32 == 0:
+    if address in _NAT64 or (int(address) >> 32 == 0 and int(address) > 1):  # ::/96 but :: and ::1
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None
 
@@ -302,22 +302,27 @@ class EgressGuard:
         """Raise EgressRefused unless the target is approved and not one no approval can open."""
         if self.approved is not None and target not in self.approved:
             raise EgressRefused(f"{target} is not an approved target")
-        reason = self.refusal(target)
+        reason = self.refusal(target, lookups=False)  # per request: names are checked as they are resolved
         if reason:
             raise EgressRefused(reason)
 
-    def refusal(self, target: Target, *, resolved: bool = False) -> str | None:
-        """Why no approval can open a target, or None; `resolved` also resolves its name and checks each address."""
+    def refusal(self, target: Target, *, resolved: bool = False, lookups: bool = True) -> str | None:
+        """Why no approval can open a target, or None.
+
+        A name is resolved only when its port (and database) are the caller's own, to see whether it is the caller
+        itself (not at all without `lookups`); with `resolved`, every address of the name is checked.
+        """
         if target.scheme == "sqlite":
             return self._file_refusal(target.database)
         literal = target.literal
         if literal is not None and (why := forbidden(literal)):
             return f"{target} is {why}"
-        if any(target.host == host and target.port == port for host, port in self.own_endpoints):
+        own_hosts = [host for host, port in self.own_endpoints if port == target.port]
+        if own_hosts and self._names_own(target, own_hosts, lookups):
             return f"{target} is the hub itself"
-        if target.scheme == "postgresql" and any(
-                (target.host, target.port, target.database) == (own.host, own.port, own.database)
-                for own in self.own_databases):
+        own_databases = [own.host for own in self.own_databases if target.scheme == "postgresql"
+                         and (own.port, own.database) == (target.port, target.database)]
+        if own_databases and self._names_own(target, own_databases, lookups):
             return f"{target} is the hub's own database"
         if resolved:
             try:
@@ -330,6 +335,18 @@ class EgressGuard:
             except SourceUnavailable:
                 return None  # a name that does not resolve today is checked again when it is connected to
         return None
+
+    def _names_own(self, target: Target, hosts: list[str], lookups: bool) -> bool:
+        """Whether the target's host is one of the caller's hosts, by name or by any address it resolves to."""
+        if target.host in hosts:
+            return True
+        if not lookups and target.literal is None:
+            return False
+        try:
+            found = [target.literal] if target.literal is not None else self.resolve(target.host, target.port)
+        except ConnectorError:
+            return False
+        return any(self._is_own(address, hosts) for address in found)
 
     def addresses(self, host: str, port: int) -> list[IPAddress]:
         """Resolve a host and return its addresses, every one checked; raise EgressRefused if any is refused."""

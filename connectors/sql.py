@@ -20,7 +20,7 @@ from sqlalchemy.pool import QueuePool
 
 from connectors.base import ConnectorError, Health, SourceTimeout, SourceUnavailable, pick
 from connectors.config import SqlConfig, parse_sql_url
-from connectors.egress import Egress, EgressGuard, Target, targets_of
+from connectors.egress import Egress, EgressGuard, EgressRefused, Target, targets_of
 
 GRACE = 1.0  # seconds past the statement timeout before the caller stops waiting for the worker thread
 _PLAIN = (str, int, float, bool, type(None))
@@ -105,13 +105,7 @@ def make_readonly_engine(config: SqlConfig, egress: Egress, target: Target) -> s
     """
     url = parse_sql_url(config.url)
     if url.drivername == "sqlite":
-
-        def connect() -> sqlite3.Connection:
-            uri = f"file:{quote(egress.sqlite_path(url.database))}?mode=ro"
-            return sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=config.timeout)
-
-        return sa.create_engine("sqlite+pysqlite://", creator=connect, poolclass=QueuePool,
-                                pool_size=config.pool_size, max_overflow=0, pool_timeout=config.timeout)
+        return _sqlite_engine(config, url.database, egress)
     options = (f"-c default_transaction_read_only=on -c statement_timeout={int(config.timeout * 1000)}"
                f" -c idle_in_transaction_session_timeout={int(config.timeout * 10_000)}")
     engine = sa.create_engine(url, pool_size=config.pool_size, max_overflow=0, pool_timeout=config.timeout,
@@ -123,6 +117,29 @@ def make_readonly_engine(config: SqlConfig, egress: Egress, target: Target) -> s
     @sa.event.listens_for(engine, "do_connect")
     def _checked_address(_dialect, _record, _cargs, cparams) -> None:
         cparams["hostaddr"] = str(egress.database_address(target))
+
+    return engine
+
+
+def _sqlite_engine(config: SqlConfig, path: str, egress: Egress) -> sa.Engine:
+    """SQLite read-only; each checkout re-checks where the path leads, so a file swapped for a link is not read."""
+
+    def connect() -> sqlite3.Connection:
+        uri = f"file:{quote(egress.sqlite_path(path))}?mode=ro"
+        return sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=config.timeout)
+
+    engine = sa.create_engine("sqlite+pysqlite://", creator=connect, poolclass=QueuePool,
+                              pool_size=config.pool_size, max_overflow=0, pool_timeout=config.timeout)
+
+    @sa.event.listens_for(engine, "checkout")
+    def _still_the_checked_file(dbapi_connection, record, _proxy) -> None:
+        opened = record.info.setdefault("path", dbapi_connection.execute("PRAGMA database_list").fetchone()[2])
+        try:
+            allowed = egress.sqlite_path(path)
+        except EgressRefused:
+            allowed = None
+        if opened != allowed:  # drop this connection: the pool opens a new one through the policy, or fails
+            raise sa.exc.DisconnectionError("the SQLite path no longer leads to the file that was checked")
 
     return engine
 
