@@ -293,6 +293,8 @@ class EgressGuard:
     sqlite_dir: str | None = None
     resolve: Resolve = field(default=system_resolve, compare=False)
     local_addresses: Callable[[], set[IPAddress]] = field(default=machine_addresses, compare=False)
+    # permit() runs on every query: its verdict on a network target depends on nothing but the target
+    _verdicts: dict[Target, str] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def approving(self, targets: Iterable[Target]) -> EgressGuard:
         """The same policy with exactly these targets approved."""
@@ -300,9 +302,14 @@ class EgressGuard:
 
     def permit(self, target: Target) -> None:
         """Raise EgressRefused unless the target is approved and not one no approval can open."""
-        if self.approved is not None and target not in self.approved:
-            raise EgressRefused(f"{target} is not an approved target")
-        reason = self.refusal(target, lookups=False)  # per request: names are checked as they are resolved
+        reason = self._verdicts.get(target)
+        if reason is None:
+            if self.approved is not None and target not in self.approved:
+                reason = f"{target} is not an approved target"
+            else:  # names are checked as they are resolved, not on every request
+                reason = self.refusal(target, lookups=False) or ""
+            if target.scheme != "sqlite":  # a file's verdict can change as links change
+                self._verdicts[target] = reason
         if reason:
             raise EgressRefused(reason)
 

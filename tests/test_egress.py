@@ -216,11 +216,9 @@ def test_the_cli_allows_lists_and_revokes_rules(hub, departments, request):
     assert listed.returncode == 0 and url in listed.stdout
     refused = _cli(hub, "allow", market["code"], "http://169.254.169.254")
     assert refused.returncode == 2 and "link-local" in refused.stdout
-    assert _cli(hub, "allow", market["code"], "http://a/b").returncode == 2
     rule = hub.client.get("/egress-rules", params={"department": market["code"]}, headers=hub.operator_headers())
     revoked = _cli(hub, "revoke", rule.json()[0]["id"])
     assert revoked.returncode == 0, revoked.stdout
     assert _rules(hub, market) == []
     waiting = _cli(hub, "list")
     assert "market.cli" in waiting.stdout and url in waiting.stdout  # awaiting review again
-    assert _cli(hub, "revoke", "no-such-rule").returncode == 2
