@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -59,6 +60,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to bind"),
     settings = Settings()
     _check_license_types(settings)
     port = port or settings.port
+    os.environ["HUB_PORT"] = str(port)  # the app (in each worker) knows its own port: no connector may reach it
     if demo_systems:
         _start_demo_systems()
     console.print(f"Hub on http://{host}:{port}  ·  API docs http://{host}:{port}/docs  ·  "

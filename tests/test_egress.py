@@ -222,3 +222,25 @@ def test_the_cli_allows_lists_and_revokes_rules(hub, departments, request):
     assert _rules(hub, market) == []
     waiting = _cli(hub, "list")
     assert "market.cli" in waiting.stdout and url in waiting.stdout  # awaiting review again
+
+
+def test_a_rule_revoked_elsewhere_withholds_the_answer_of_a_query_authorised_from_the_cache(
+        hub, departments, person, request):
+    """Another worker (or `hub connectors revoke`) deletes the rule: this worker's cached authorisation still lets
+    one query reach the system, but the audit write sees the registry changed and withholds the answer."""
+    from hub.registry.egress import revoke_rule
+
+    url, system = start_counting(request)
+    police = departments["police"]
+    rule = approve(hub, police, url)
+    assert register(hub, police, household_source(url, source_id="revoked.elsewhere")).status_code == 201
+    assert _query(hub, police, person.resident_id, "revoked.elsewhere").status_code == 200  # now cached
+    with hub.app.state.session_factory.begin() as session:  # not through this worker's API: its cache stays
+        revoke_rule(session, rule["id"], actor="operator", pepper=hub.app.state.pepper, now=hub.clock())
+    queries = len([e for e in _audited(hub, "exchange.query") if e["source_id"] == "revoked.elsewhere"])
+    withheld = _query(hub, police, person.resident_id, "revoked.elsewhere")
+    assert withheld.status_code == 409 and "张三" not in withheld.text
+    assert len([e for e in _audited(hub, "exchange.query") if e["source_id"] == "revoked.elsewhere"]) == queries
+    before = system.hits[f"/residents/{person.resident_id}"]
+    assert _query(hub, police, person.resident_id, "revoked.elsewhere").status_code == 409
+    assert system.hits[f"/residents/{person.resident_id}"] == before  # from then on, not contacted

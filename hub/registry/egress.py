@@ -9,6 +9,7 @@ SQLite files outside HUB_SQLITE_SOURCES_DIR, link-local, metadata, unspecified a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -164,7 +165,7 @@ def allow_target(session: Session, department_code: str, text: str, *, guard: Eg
 
 def revoke_rule(session: Session, rule_id: str, *, actor: str, pepper: bytes, now: datetime) -> EgressRule:
     """Delete a rule; the sources that needed it are pending review again at once. Audited."""
-    rule = session.get(EgressRule, rule_id) if len(rule_id) <= 32 else None
+    rule = session.get(EgressRule, rule_id) if re.fullmatch(r"[0-9a-f]{32}", rule_id) else None
     if rule is None:
         raise NotFound("No such egress rule.")
     department = session.get(Department, rule.department_id)

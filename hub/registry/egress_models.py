@@ -8,11 +8,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hub.registry.source_models import Owner
 
+CREDIT_CODE = r"^[0-9A-Z]{18}$"
+RULE_ID = r"^[0-9a-f]{32}$"
+
 
 class EgressRuleCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    department: str = Field(min_length=18, max_length=18, description="the department's unified social credit code")
+    department: str = Field(pattern=CREDIT_CODE, description="the department's unified social credit code")
     target: str = Field(min_length=1, max_length=1000, examples=[
         "http://127.0.0.1:8101", "https://api.example.gov.cn", "postgresql://db.example:5432/labour",
         "sqlite:////srv/hub/var/sqlite-sources/social_security.db"],

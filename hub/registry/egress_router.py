@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from hub.auth.deps import OperatorDep
 from hub.core.db import SessionDep, after_commit
 from hub.registry import egress
-from hub.registry.egress_models import EgressRuleCreate, EgressRuleOut
+from hub.registry.egress_models import CREDIT_CODE, RULE_ID, EgressRuleCreate, EgressRuleOut
 
 router = APIRouter(tags=["egress"])
 
@@ -25,7 +25,7 @@ def allow(body: EgressRuleCreate, request: Request, session: SessionDep, princip
 
 @router.get("/egress-rules", response_model=list[EgressRuleOut], summary="连接目标 Approved connector targets (operator)")
 def list_all(session: SessionDep, principal: OperatorDep,
-             department: str | None = Query(None, max_length=18, description="one department's credit code")
+             department: str | None = Query(None, pattern=CREDIT_CODE, description="one department's credit code")
              ) -> list[EgressRuleOut]:
     return [egress.rule_out(session, rule) for rule in egress.list_rules(session, department_code=department)]
 
@@ -33,7 +33,8 @@ def list_all(session: SessionDep, principal: OperatorDep,
 @router.delete("/egress-rules/{rule_id}", status_code=204,
                summary="撤销连接目标 Revoke an approved target: its sources are pending review again at once (operator)",
                responses={404: {"description": "no such rule"}})
-def revoke(rule_id: str, request: Request, session: SessionDep, principal: OperatorDep) -> Response:
+def revoke(request: Request, session: SessionDep, principal: OperatorDep,
+           rule_id: str = Path(pattern=RULE_ID)) -> Response:
     state = request.app.state
     egress.revoke_rule(session, rule_id, actor="operator", pepper=state.pepper, now=state.clock())
     after_commit(session, state.exchange.forget)
