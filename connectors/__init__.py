@@ -3,7 +3,7 @@
     connector = build("rest", {"url": "http://127.0.0.1:8101/residents/{subject}"}, egress=guard)
     record = await connector.fetch("110105199001010011", ["name", "address"])   # None: no such record
 
-`egress` is the policy deciding where the connector may connect (connectors/egress.py); without one, every
+`egress` is the policy deciding where the connector may connect (connectors/egress.py, targets.py); without one, every
 target is approved but link-local, metadata, unspecified, multicast and reserved addresses are still refused.
 """
 
@@ -25,16 +25,8 @@ from connectors.base import (
 )
 from connectors.bulk import ImportReport, RowError, import_file
 from connectors.config import validate
-from connectors.egress import (
-    Egress,
-    EgressGuard,
-    EgressRefused,
-    Target,
-    forbidden,
-    parse_target,
-    system_resolve,
-    targets_of,
-)
+from connectors.egress import Egress, EgressGuard, EgressRefused, forbidden, system_resolve
+from connectors.targets import Target, parse_target, targets_of
 from connectors.fields import FieldSpec
 from connectors.rest import RestConnector
 from connectors.sql import SqlConnector

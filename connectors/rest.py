@@ -23,7 +23,8 @@ from aiohttp.abc import AbstractResolver
 from connectors.base import ConnectorError, Health, SourceTimeout, SourceUnavailable, pick
 from connectors.breaker import CircuitBreaker
 from connectors.config import RestConfig
-from connectors.egress import AddressRefused, Egress, EgressGuard, EgressRefused, http_target
+from connectors.egress import AddressRefused, Egress, EgressGuard, EgressRefused
+from connectors.targets import http_target
 
 RETRY_STATUSES = frozenset({502, 503, 504})
 FIRST_BACKOFF = 0.05  # seconds before the first retry; doubled each time, with jitter

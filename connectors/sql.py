@@ -20,7 +20,8 @@ from sqlalchemy.pool import QueuePool
 
 from connectors.base import ConnectorError, Health, SourceTimeout, SourceUnavailable, pick
 from connectors.config import SqlConfig, parse_sql_url
-from connectors.egress import Egress, EgressGuard, EgressRefused, Target, targets_of
+from connectors.egress import Egress, EgressGuard, EgressRefused
+from connectors.targets import Target, targets_of
 
 GRACE = 1.0  # seconds past the statement timeout before the caller stops waiting for the worker thread
 _PLAIN = (str, int, float, bool, type(None))

@@ -100,7 +100,8 @@ def test_rules_are_kept_canonical_unique_and_audited(hub, departments):
              "postgresql+psycopg://DB.example/labour": "postgresql://db.example:5432/labour",
              f"sqlite:///{sqlite_file.parent}/./sub/../labour.db": f"sqlite:///{sqlite_file}"}
     for text, canonical in cases.items():
-        created = hub.client.post("/egress-rules", json={"department": labour["code"], "target": text}, headers=operator)
+        created = hub.client.post("/egress-rules", json={"department": labour["code"], "target": text},
+                                  headers=operator)
         assert created.status_code == 201, created.text
         assert created.json()["target"] == canonical and created.json()["department"]["code"] == labour["code"]
         again = hub.client.post("/egress-rules", json={"department": labour["code"], "target": canonical},

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import connectors
 from connectors import ConnectorConfigError, EgressGuard, Target, parse_target
-from connectors.egress import POSTGRESQL_PORT, canonical_host
+from connectors.targets import POSTGRESQL_PORT, canonical_host
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
