@@ -34,6 +34,7 @@ from bench.server import Served, free_port, running_hub, stop_server, wait_ready
 from bench.site import REPO_ROOT, Prepared, postgres_admin_url, scratch_postgres
 from bench.ui import make_progress, step
 from demo_systems.population import people
+from hub.demo import DEPARTMENTS
 
 if TYPE_CHECKING:
     from bench.cli import Plan
@@ -83,10 +84,15 @@ def _expect(response: httpx.Response, status: int, what: str) -> dict:
 
 
 def register_source(base_url: str, clients: dict[str, tuple[str, str]], household_url: str) -> None:
-    """Register the source as its owner, ask for a grant as the requester and approve it as the owner."""
+    """Approve the household service as the owner's target (operator), register the source as its owner, ask for a
+    grant as the requester and approve it as the owner."""
     owner = {"Authorization": f"Bearer {department_token(base_url, clients[OWNER])}"}
     requester = {"Authorization": f"Bearer {department_token(base_url, clients[REQUESTER])}"}
+    operator = {"Authorization": f"Bearer {department_token(base_url, clients['operator'])}"}
     with httpx.Client(base_url=base_url, timeout=TIMEOUT) as http:
+        code = next(code for code, _, key in DEPARTMENTS if key == OWNER)
+        _expect(http.post("/egress-rules", json={"department": code, "target": household_url}, headers=operator),
+                201, "POST /egress-rules")
         _expect(http.post("/sources", json=source_definition(household_url), headers=owner), 201, "POST /sources")
         grant = _expect(http.post("/grants", json={"source": SOURCE_ID, "fields": list(FIELDS), "purpose": PURPOSE,
                                                    "legal_basis": "《婚姻登记条例》第五条"}, headers=requester),

@@ -74,7 +74,7 @@ class Prepared:
     site: HubSite
     sample_qr: str
     market_client: tuple[str, str]
-    clients: dict[str, tuple[str, str]] = field(default_factory=dict)  # every demo department's, by demo key
+    clients: dict[str, tuple[str, str]] = field(default_factory=dict)  # every demo department's by key; "operator"
 
 
 def load_site(site: HubSite) -> Prepared:
@@ -83,8 +83,9 @@ def load_site(site: HubSite) -> Prepared:
     quiet = io.StringIO()
     with contextlib.redirect_stdout(quiet):
         summary = load_demo(site.settings(), console=Console(file=quiet))
-    departments = json.loads(summary.credentials_path.read_text())["departments"]
-    clients = {key: (d["client_id"], d["client_secret"]) for key, d in departments.items()}
+    credentials = json.loads(summary.credentials_path.read_text())
+    clients = {key: (d["client_id"], d["client_secret"]) for key, d in credentials["departments"].items()}
+    clients["operator"] = (credentials["operator"]["client_id"], credentials["operator"]["client_secret"])
     return Prepared(site, summary.sample_qr, clients["market"], clients)
 
 

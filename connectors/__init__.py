@@ -1,7 +1,10 @@
 """Adapters to department systems behind one small protocol; a library the hub calls, importing nothing of it.
 
-    connector = build("rest", {"url": "http://127.0.0.1:8101/residents/{subject}"})
+    connector = build("rest", {"url": "http://127.0.0.1:8101/residents/{subject}"}, egress=guard)
     record = await connector.fetch("110105199001010011", ["name", "address"])   # None: no such record
+
+`egress` is the policy deciding where the connector may connect (connectors/egress.py, targets.py); without one, every
+target is approved but link-local, metadata, unspecified, multicast and reserved addresses are still refused.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from connectors.base import (
 )
 from connectors.bulk import ImportReport, RowError, import_file
 from connectors.config import validate
+from connectors.egress import Egress, EgressGuard, EgressRefused, forbidden, system_resolve
+from connectors.targets import Target, parse_target, targets_of
 from connectors.fields import FieldSpec
 from connectors.limits import Limits
 from connectors.rest import RestConnector
@@ -33,10 +38,11 @@ from connectors.sqlcheck import TemplateRefused, check_template
 from connectors.store import SharedStoreConnector, create_store_table, shared_records
 
 __all__ = [
-    "AccountRefused", "Connector", "ConnectorConfigError", "ConnectorError", "FieldSpec", "Health", "ImportFormatError",
-    "ImportInterrupted", "ImportReport", "ImportTooLarge", "Limits", "RowError", "SharedStoreConnector", "SourceRefused",
-    "SourceTimeout", "SourceUnavailable", "TYPES", "TemplateRefused", "build", "check_template", "create_store_table",
-    "import_file", "keep_secrets", "redact", "shared_records", "validate",
+    "AccountRefused", "Connector", "ConnectorConfigError", "ConnectorError", "Egress", "EgressGuard", "EgressRefused",
+    "FieldSpec", "Health", "ImportFormatError", "ImportInterrupted", "ImportReport", "ImportTooLarge", "Limits",
+    "RowError", "SharedStoreConnector", "SourceRefused", "SourceTimeout", "SourceUnavailable", "TYPES", "Target",
+    "TemplateRefused", "build", "check_template", "create_store_table", "forbidden", "import_file", "keep_secrets",
+    "parse_target", "redact", "shared_records", "system_resolve", "targets", "targets_of", "validate",
 ]
 
 TYPES = ("rest", "sql", "bulk")
@@ -44,23 +50,31 @@ SECRET = "***"
 _SECRET_PARAMS = {"password", "passwd", "pwd", "token", "access_token", "api_key", "apikey", "key", "secret"}
 
 
-def build(type: str, config: dict[str, Any], **context: Any) -> Connector:  # noqa: A002 - the config's own word
-    """Validate the config and return a connector; "bulk" needs engine= and source_id= context, others ignore it.
+def build(type: str, config: dict[str, Any], *, egress: Egress | None = None,  # noqa: A002 - the config's word
+          **context: Any) -> Connector:
+    """Validate the config and return a connector that connects only where `egress` permits; nothing is contacted.
 
-    fields= (the source's declared field names) makes a SQL template that returns any other column invalid.
+    "bulk" needs engine= and source_id= context, others ignore it; fields= (the source's declared field names)
+    makes a SQL template that returns any other column invalid.
     """
     checked = validate(type, config, fields=context.get("fields"))
+    targets_of(type, checked)  # a target outside the grammar (a relative SQLite path, a host=...) is a bad config
     if type == "rest":
-        return RestConnector(checked)
+        return RestConnector(checked, egress=egress)
     if type == "sql":
         try:
-            return SqlConnector(checked)
+            return SqlConnector(checked, egress=egress)
         except ImportError as exc:  # a driver the URL names is not installed
             raise ConnectorConfigError(f"url: the database driver is not installed ({exc.name})") from None
     engine, source_id = context.get("engine"), context.get("source_id")
     if engine is None or not source_id:
         raise TypeError("build('bulk', ...) needs engine= (the hub's SQLAlchemy engine) and source_id=")
     return SharedStoreConnector(engine, str(source_id))
+
+
+def targets(type: str, config: dict[str, Any]) -> tuple[Target, ...]:  # noqa: A002
+    """The targets a connector config reaches (none for bulk); ConnectorConfigError if the config is not valid."""
+    return targets_of(type, validate(type, config))
 
 
 def redact(type: str, config: dict[str, Any]) -> dict[str, Any]:  # noqa: A002

@@ -8,7 +8,9 @@ request) and an aiohttp call 0.14-0.19 ms; the connector is the hub's hottest ou
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
+import socket
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -16,10 +18,13 @@ from urllib.parse import quote
 
 import aiohttp
 import orjson
+from aiohttp.abc import AbstractResolver
 
 from connectors.base import ConnectorError, Health, SourceTimeout, SourceUnavailable, pick
 from connectors.breaker import CircuitBreaker
 from connectors.config import RestConfig
+from connectors.egress import AddressRefused, Egress, EgressGuard, EgressRefused
+from connectors.targets import http_target
 
 RETRY_STATUSES = frozenset({502, 503, 504})
 FIRST_BACKOFF = 0.05  # seconds before the first retry; doubled each time, with jitter
@@ -35,14 +40,18 @@ class _Retryable(Exception):
 class RestConnector:
     """Fetch a subject's record from a department's JSON API."""
 
-    def __init__(self, config: RestConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, config: RestConfig, *, clock: Callable[[], float] = time.monotonic,
+                 egress: Egress | None = None) -> None:
         self.config = config
+        self.egress = egress or EgressGuard()
+        self._target = http_target(config.url.replace("{subject}", "x"))
         self.breaker = CircuitBreaker(config.breaker.failures, config.breaker.reset_seconds, clock)
         self._retries = config.retries if config.method == "GET" else 0  # POST is not idempotent
         self._headers = {config.auth_header.name: config.auth_header.value} if config.auth_header else {}
         self._path = tuple(config.record_path.split(".")) if config.record_path else ()
         self._separator = "&" if "?" in config.url else "?"
         self._health_url = config.origin_health_url()
+        self._health_target = http_target(self._health_url)
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -52,8 +61,11 @@ class RestConnector:
         if self._session is None or self._loop is not loop:
             # A session's pooled connections belong to the loop that opened them; callers beyond
             # max_connections wait for a free connection, within the deadline.
+            # Names are resolved by the egress policy, and every socket is made by it for an address it checked:
+            # what was checked is what is connected to (no DNS rebinding, no IP literal slipping past).
             connector = aiohttp.TCPConnector(limit=self.config.max_connections, keepalive_timeout=KEEPALIVE_SECONDS,
-                                             enable_cleanup_closed=False)
+                                             enable_cleanup_closed=False, socket_factory=self._socket,
+                                             resolver=GuardedResolver(self.egress, {self._target, self._health_target}))
             self._session = aiohttp.ClientSession(
                 connector=connector, headers=self._headers, auto_decompress=True, raise_for_status=False,
                 cookie_jar=aiohttp.DummyCookieJar(),  # a department API's cookies are never kept nor replayed
@@ -63,6 +75,7 @@ class RestConnector:
 
     async def fetch(self, subject: str, fields: Sequence[str]) -> dict[str, Any] | None:
         """Return the subject's requested fields, None on 404; retries and all end within the timeout."""
+        self.egress.permit(self._target)
         if not self.breaker.allow():
             raise SourceUnavailable("circuit open after repeated failures (熔断中), retry later")
         deadline = asyncio.get_running_loop().time() + self.config.timeout
@@ -128,6 +141,7 @@ class RestConnector:
                     raise SourceUnavailable(f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
                 return response.status, content
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
+            refused_by_policy(exc)
             raise _Retryable(transport_reason(exc)) from None
         except (aiohttp.ClientError, ValueError) as exc:  # e.g. InvalidURL once the subject is in it
             raise SourceUnavailable(transport_reason(exc)) from None
@@ -157,9 +171,12 @@ class RestConnector:
         """Probe the health URL; never raises."""
         started = time.perf_counter()
         try:
+            self.egress.permit(self._health_target)
             async with asyncio.timeout(self.config.timeout):
                 async with self._http().get(self._health_url, allow_redirects=False) as response:
                     status = response.status
+        except ConnectorError as exc:
+            return Health(False, exc.reason, _ms(started))
         except TimeoutError:
             return _down(SourceTimeout(f"no answer within {self.config.timeout:g} s"), started)
         except (aiohttp.ClientError, ValueError) as exc:
@@ -178,8 +195,50 @@ class RestConnector:
             await session.close()
 
 
+    def _socket(self, addr_info: tuple) -> socket.socket:
+        """Make the socket for one address aiohttp is about to connect to, once the policy allows it."""
+        family, type_, proto, _, sockaddr = addr_info
+        try:
+            self.egress.permit_address(ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0]), int(sockaddr[1]))
+        except EgressRefused as exc:
+            raise AddressRefused(exc.reason) from None
+        return socket.socket(family=family, type=type_, proto=proto)
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp's resolver, through the egress policy: only the connector's own hosts, every address checked."""
+
+    def __init__(self, egress: Egress, targets) -> None:
+        self._egress, self._endpoints = egress, {(t.host, t.port) for t in targets}
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list:
+        try:
+            if (host.rstrip(".").lower(), port) not in self._endpoints:
+                raise EgressRefused(f"{host}:{port} is not one of the source's targets")
+            found = await asyncio.to_thread(self._egress.addresses, host, port)
+        except EgressRefused as exc:
+            raise AddressRefused(exc.reason) from None
+        except SourceUnavailable as exc:
+            raise OSError(exc.reason) from None
+        return [{"hostname": host, "host": str(address), "port": port, "proto": 0,
+                 "family": socket.AF_INET6 if address.version == 6 else socket.AF_INET,
+                 "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV} for address in found]
+
+    async def close(self) -> None:
+        """Nothing to release: lookups run in the default thread pool."""
+
+
+def refused_by_policy(exc: Exception) -> None:
+    """Raise EgressRefused when an aiohttp error is the egress policy refusing the connection."""
+    reason = getattr(exc, "os_error", None)
+    if isinstance(reason, AddressRefused):
+        raise EgressRefused(str(reason)) from None
+
+
 def transport_reason(exc: Exception) -> str:
     """Say briefly why the source could not be reached, without echoing URLs or secrets."""
+    if isinstance(getattr(exc, "os_error", None), AddressRefused):
+        return f"refused by the egress policy: {exc.os_error}"
     if isinstance(exc, aiohttp.ClientConnectorError):
         return "cannot connect to the source (connection refused or host unreachable)"
     if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError)):

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from datetime import time as dtime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -35,6 +34,8 @@ from connectors.base import (
     pick,
 )
 from connectors.config import SqlConfig, parse_sql_url
+from connectors.egress import Egress, EgressGuard, EgressRefused
+from connectors.targets import Target, targets_of
 
 GRACE = 1.0  # seconds past the statement timeout before the caller stops waiting for the worker thread
 _PLAIN = (str, int, float, bool, type(None))
@@ -54,14 +55,17 @@ _SQLITE_DENIED = frozenset({sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH, sqlite
 class SqlConnector:
     """Run the configured SELECT with :subject bound; the first row is the record."""
 
-    def __init__(self, config: SqlConfig) -> None:
+    def __init__(self, config: SqlConfig, *, egress: Egress | None = None) -> None:
         self.config = config
+        self.egress = egress or EgressGuard()
+        self.target = targets_of("sql", config)[0]
         self._statement = sa.text(config.query)
-        self.engine = make_readonly_engine(config)
+        self.engine = make_readonly_engine(config, self.egress, self.target)
         self._sqlite = self.engine.dialect.name == "sqlite"
 
     async def fetch(self, subject: str, fields: Sequence[str]) -> dict[str, Any] | None:
         """Return the first row's requested columns, or None when the query finds no row."""
+        self.egress.permit(self.target)
         try:
             async with asyncio.timeout(self.config.timeout + GRACE):
                 row = await asyncio.to_thread(self._first_row, subject)
@@ -100,6 +104,7 @@ class SqlConnector:
         """Run SELECT 1 through the pool; never raises."""
         started = time.perf_counter()
         try:
+            self.egress.permit(self.target)
             async with asyncio.timeout(self.config.timeout + GRACE):
                 await asyncio.to_thread(self._ping)
         except TimeoutError:
@@ -121,18 +126,15 @@ class SqlConnector:
         await asyncio.to_thread(self.engine.dispose)
 
 
-def make_readonly_engine(config: SqlConfig) -> sa.Engine:
-    """Create the pooled engine: SQLite opened with mode=ro, PostgreSQL sessions and transactions read-only."""
+def make_readonly_engine(config: SqlConfig, egress: Egress, target: Target) -> sa.Engine:
+    """Create the pooled engine: SQLite opened with mode=ro, PostgreSQL sessions and transactions read-only.
+
+    Every new connection asks the egress policy first: SQLite opens the file the policy resolved and checked,
+    PostgreSQL connects to the address the policy resolved and checked (libpq's hostaddr), not to a fresh lookup.
+    """
     url = parse_sql_url(config.url)
     if url.drivername == "sqlite":
-        path = Path(url.database).expanduser().resolve()
-        uri = f"file:{quote(str(path))}?mode=ro"
-
-        def connect() -> sqlite3.Connection:
-            return sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=config.timeout)
-
-        return sa.create_engine("sqlite+pysqlite://", creator=connect, poolclass=QueuePool,
-                                pool_size=config.pool_size, max_overflow=0, pool_timeout=config.timeout)
+        return _sqlite_engine(config, url.database, egress)
     # standard_conforming_strings: backslashes in string literals mean what the template check parsed them as.
     options = (f"-c default_transaction_read_only=on -c statement_timeout={int(config.timeout * 1000)}"
                f" -c idle_in_transaction_session_timeout={int(config.timeout * 10_000)}"
@@ -143,6 +145,34 @@ def make_readonly_engine(config: SqlConfig) -> sa.Engine:
     # The session default can be switched off by SQL (set_config); the client-side BEGIN READ ONLY cannot.
     sa.event.listen(engine, "connect", _psycopg_read_only)
     sa.event.listen(engine, "connect", refuse_powerful_account)
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _checked_address(_dialect, _record, _cargs, cparams) -> None:
+        cparams["hostaddr"] = str(egress.database_address(target))
+
+    return engine
+
+
+def _sqlite_engine(config: SqlConfig, path: str, egress: Egress) -> sa.Engine:
+    """SQLite read-only; each checkout re-checks where the path leads, so a file swapped for a link is not read."""
+
+    def connect() -> sqlite3.Connection:
+        uri = f"file:{quote(egress.sqlite_path(path))}?mode=ro"
+        return sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=config.timeout)
+
+    engine = sa.create_engine("sqlite+pysqlite://", creator=connect, poolclass=QueuePool,
+                              pool_size=config.pool_size, max_overflow=0, pool_timeout=config.timeout)
+
+    @sa.event.listens_for(engine, "checkout")
+    def _still_the_checked_file(dbapi_connection, record, _proxy) -> None:
+        opened = record.info.setdefault("path", dbapi_connection.execute("PRAGMA database_list").fetchone()[2])
+        try:
+            allowed = egress.sqlite_path(path)
+        except EgressRefused:
+            allowed = None
+        if opened != allowed:  # drop this connection: the pool opens a new one through the policy, or fails
+            raise sa.exc.DisconnectionError("the SQLite path no longer leads to the file that was checked")
+
     return engine
 
 

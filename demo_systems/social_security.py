@@ -1,6 +1,6 @@
 """示例市人力资源和社会保障局 social-security database (demo), read by the hub's SQL connector.
 
-Run: `python -m demo_systems.social_security var/demo/social_security.db` (a path means a SQLite file;
+Run: `python -m demo_systems.social_security var/sqlite-sources/social_security.db` (a path means a SQLite file;
 a URL such as `postgresql+psycopg://...` works too). Building replaces the two tables each time.
 """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 
@@ -12,11 +13,13 @@ from hub.core.settings import Settings, write_secret_json
 from hub.audit.cli import app as audit_app
 from hub.batch.cli import app as batch_app
 from hub.keys_cli import app as keys_app
+from hub.registry.egress_cli import app as connectors_app
 
 app = typer.Typer(help="政务数据共享与电子证照交换枢纽 — exchange hub operator commands", no_args_is_help=True)
 console = Console()
 errors = Console(stderr=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(connectors_app, name="connectors")  # hub connectors allow DEPT TARGET | list | revoke RULE
 app.add_typer(audit_app, name="audit")  # hub audit verify
 app.add_typer(batch_app)  # hub issue-batch FILE, hub worker
 
@@ -70,6 +73,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to bind"),
     # uvicorn re-raises the SIGTERM it shut down on once it has restored this handler: exit through
     # Python then, so the `finally` below stops and reaps the demo systems.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    os.environ["HUB_PORT"] = str(port)  # the app (in each worker) knows its own port: no connector may reach it
     household = _start_demo_systems(settings, hub_port=port) if demo_systems else None
     console.print(f"Hub on http://{host}:{port}  ·  API docs http://{host}:{port}/docs  ·  "
                   f"verify: POST http://{host}:{port}/verify")

@@ -1,7 +1,9 @@
 """Demo data sources: the household registry (REST), social security (SQL) and marriage records (bulk import).
 
-`hub demo` registers every definition in schemas/sources, builds the social-security database, writes and imports
-a CSV of 100,000 marriage records, and grants a few departments what the demo services need.
+`hub demo` registers every definition in schemas/sources, approves exactly their own targets (the household
+registry's address, the social-security file in HUB_SQLITE_SOURCES_DIR) as egress rules of their owners, builds
+the social-security database, writes and imports a CSV of 100,000 marriage records, and grants a few departments
+what the demo services need.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from connectors.fields import FieldSpec
 from connectors.store import shared_records
 from hub.core.ids import is_valid_resident_id
 from hub.registry import grants as grant_service
+from hub.registry.egress import allow_target, department_rules, egress_state
 from hub.registry.source_models import GrantCreate, Health
 from hub.registry.sources import load_definitions, upsert_definition
 from hub.registry.service import find_department_by_code
@@ -52,7 +55,9 @@ def load_demo_sources(state, settings, *, console: Console) -> SourcesSummary:
 
     demo_dir = settings.var_dir / "demo"
     demo_dir.mkdir(parents=True, exist_ok=True)
-    social = demo_dir / "social_security.db"
+    sqlite_dir = settings.resolved_sqlite_sources_dir()
+    sqlite_dir.mkdir(parents=True, exist_ok=True)
+    social = sqlite_dir / "social_security.db"
     if not social.exists():
         build_database(social)
     definitions = load_definitions(Path(settings.sources_dir))
@@ -64,6 +69,7 @@ def load_demo_sources(state, settings, *, console: Console) -> SourcesSummary:
             if department is not None:
                 upsert_definition(session, definition, department=department, now=now,
                                   health=Health(status="unknown", detail="not checked yet"))
+                _approve_targets(session, definition, department.id, state=state, now=now)
         _demo_grants(session, pepper=state.pepper, now=now)
     imported = failed = 0
     bulk = [d for d in definitions if d.connector.type == "bulk"]
@@ -74,8 +80,8 @@ def load_demo_sources(state, settings, *, console: Console) -> SourcesSummary:
 
 
 def _placed(definition, settings):
-    """The definition with this installation's values in place of `{var_dir}` and `{demo_household_port}`."""
-    values = {"{var_dir}": str(Path(settings.var_dir).resolve()),
+    """The definition with this installation's values in place of `{sqlite_sources_dir}` and `{demo_household_port}`."""
+    values = {"{sqlite_sources_dir}": str(settings.resolved_sqlite_sources_dir()),
               "{demo_household_port}": str(settings.demo_household_port)}
     url = definition.connector.config.get("url")
     if definition.connector.type not in ("sql", "rest") or not isinstance(url, str):
@@ -84,6 +90,17 @@ def _placed(definition, settings):
         url = url.replace(placeholder, value)
     config = definition.connector.config | {"url": url}
     return definition.model_copy(update={"connector": definition.connector.model_copy(update={"config": config})})
+
+
+def _approve_targets(session: Session, definition, department_id: str, *, state, now: datetime) -> None:
+    """Approve exactly the targets of one demo definition for its owner, as the operator would."""
+    spec = definition.connector
+    rules = department_rules(session, department_id)
+    for target in egress_state(spec.type, spec.config, rules).targets:
+        if str(target) not in rules:
+            allow_target(session, definition.owner, str(target), guard=state.connections.guard, actor="hub demo",
+                         pepper=state.pepper, now=now)
+            rules |= {str(target)}
 
 
 def _demo_grants(session: Session, *, pepper: bytes, now: datetime) -> None:

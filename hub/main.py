@@ -54,6 +54,8 @@ from hub.exchange.router import router as exchange_router
 from hub.exchange.service import ExchangeDesk
 from hub.registry.catalogue_router import router as catalogue_router
 from hub.registry.connections import Connections
+from hub.registry.egress import hub_guard
+from hub.registry.egress_router import router as egress_router
 from hub.registry.generation import ensure_generation_row
 from hub.registry.secrets import SESSION_KEY, ConnectorSecrets, seal_plain_rows
 from hub.registry.health import health_loop
@@ -126,7 +128,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.state.trust = TrustCache(session_factory, license_types, passphrase=passphrase, clock=clock)
     app.state.artifacts = Artifacts(store, types=license_types, keyring=keyring, session_factory=session_factory)
     app.state.status = StatusCache(session_factory, passphrase=passphrase, base_url=settings.public_url, clock=clock)
-    app.state.connections = Connections(engine, secrets=connector_secrets)
+    app.state.connections = Connections(engine, hub_guard(settings), secrets=connector_secrets)
     app.state.receipts = ReceiptSigner(session_factory, passphrase=passphrase, issuer=settings.public_url)
     app.state.pepper = audit_pepper(passphrase)
     app.state.audit = AuditLog(session_factory, passphrase=passphrase, clock=clock, interval=settings.audit_interval,
@@ -141,8 +143,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     uploads = {"/licenses/batch": MAX_UPLOAD_BYTES, "/sources/*/import": MAX_IMPORT_BYTES}
     app.add_middleware(ControlCharacterGuard, uploads=uploads)  # inside the body limit, which caps what it reads
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=uploads)
-    for router in (auth_router, registry_router, catalogue_router, exchange_router, trust_router, batch_router,
-                   licenses_router, status_router, verify_router, audit_router):
+    for router in (auth_router, registry_router, catalogue_router, egress_router, exchange_router, trust_router,
+                   batch_router, licenses_router, status_router, verify_router, audit_router):
         app.include_router(router)
     app.include_router(auth_metadata_router)
     if settings.demo_identity:

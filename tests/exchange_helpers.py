@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
 
+import httpx
+
+from connectors import parse_target, targets
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, RedirectResponse
 
 from demo_systems.household import create_app as household_app
 from demo_systems.population import people
-from tests.servers import ServerThread
+from hub.bootstrap import initialise
+from hub.core.clock import FixedClock
+from hub.main import create_app
+from tests.conftest import Hub, bearer, make_settings
+from tests.servers import ServerThread, free_port
 
 HOUSEHOLD_KEY = "test-household-key"
 HOUSEHOLD_FIELDS = [
@@ -69,6 +79,30 @@ def household_source(url: str, *, source_id: str = "household.residents", sharin
     }
 
 
+def approve(hub, department: dict, target: str) -> dict:
+    """Approve a connector target for a department as the operator does (POST /egress-rules); idempotent."""
+    body = {"department": department["code"], "target": target}
+    response = hub.client.post("/egress-rules", json=body, headers=hub.operator_headers())
+    if response.status_code == 409:  # approved already, e.g. by an earlier test of the module
+        listed = hub.client.get("/egress-rules", params={"department": department["code"]},
+                                headers=hub.operator_headers()).json()
+        return next(rule for rule in listed if rule["target"] == canonical(target))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def canonical(target: str) -> str:
+    """A target as the hub spells it (explicit port, lower-case host, SQLite path resolved)."""
+    return str(parse_target(target))
+
+
+def register(hub, department: dict, body: dict, *, headers: dict | None = None):
+    """Approve the source's connector targets for its owner, then POST /sources; returns the response."""
+    for target in targets(body["connector"]["type"], body["connector"]["config"]):
+        approve(hub, department, str(target))
+    return hub.client.post("/sources", json=body, headers=headers or bearer(hub, department))
+
+
 def citizens(n: int = 3) -> list:
     return list(people(n))
 
@@ -86,3 +120,69 @@ def start_misbehaving(request) -> tuple[str, FastAPI]:
     url = server.__enter__()
     request.addfinalizer(lambda: server.__exit__(None, None, None))
     return url, app
+
+
+class Counted:
+    """An ASGI app wrapped to count the HTTP requests that reach it, by path."""
+
+    def __init__(self, app) -> None:
+        self.app, self.hits = app, Counter()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            self.hits[scope["path"]] += 1
+        await self.app(scope, receive, send)
+
+    @property
+    def total(self) -> int:
+        return sum(self.hits.values())
+
+
+def counting_system() -> Counted:
+    """A department's JSON API that counts every request: records, health, and redirects to app.state.location."""
+    app = FastAPI()
+    app.state.location = "http://127.0.0.1:9"
+
+    @app.get("/residents/{subject}")
+    async def resident(subject: str) -> dict:
+        return {"name": "张三", "gender": "男"}
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/redirect/{subject}")
+    async def redirect(subject: str) -> RedirectResponse:
+        return RedirectResponse(f"{app.state.location}/residents/{subject}", status_code=302)
+
+    @app.get("/health-redirect")
+    async def health_redirect() -> RedirectResponse:
+        return RedirectResponse(f"{app.state.location}/health", status_code=302)
+
+    return Counted(app)
+
+
+def start_counting(request) -> tuple[str, Counted]:
+    """Serve a counting department system on a loopback port until the test (or fixture) ends."""
+    system = counting_system()
+    server = ServerThread(system)
+    url = server.__enter__()
+    request.addfinalizer(lambda: server.__exit__(None, None, None))
+    return url, system
+
+
+def serve_hub(backend: str, tmp: Path, request) -> tuple[Hub, Counted]:
+    """A hub served over real HTTP on a loopback port, which is its own public URL; requests to it are counted."""
+    settings = make_settings(backend, tmp, request)
+    port = free_port()
+    settings.public_url, settings.port = f"http://127.0.0.1:{port}", port
+    clock = FixedClock(datetime(2026, 11, 21, 4, 0, tzinfo=timezone.utc))
+    operator = initialise(settings, now=clock())
+    app = create_app(settings, clock=clock)
+    counted = Counted(app)
+    server = ServerThread(counted, port)
+    base = server.__enter__()
+    request.addfinalizer(lambda: server.__exit__(None, None, None))
+    client = httpx.Client(base_url=base, timeout=30)
+    request.addfinalizer(client.close)
+    return Hub(app=app, client=client, settings=settings, clock=clock, operator=operator, backend=backend), counted

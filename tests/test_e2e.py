@@ -79,7 +79,12 @@ def test_demo_is_idempotent_and_the_served_hub_verifies_its_licenses(tmp_path):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM licenses")).scalar() == 20
         assert conn.execute(text("SELECT count(*) FROM departments")).scalar() == 5
+        rules = set(conn.execute(text("SELECT d.code, r.target FROM egress_rules r JOIN departments d "
+                                      "ON d.id = r.department_id")).all())
     engine.dispose()
+    social = (tmp_path / "var" / "sqlite-sources" / "social_security.db").resolve()
+    assert rules == {("11990100MB00000435", "http://127.0.0.1:8101"),  # exactly the demo systems
+                     ("11990100MB00000510", f"sqlite:///{social}")}
     sample = next(line for line in second.stdout.splitlines() if line.startswith("HUB1:"))
     served = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve", "--port", str(port), "--demo-systems"],
                               env=env | {"HUB_DEMO_IDENTITY": "true"}, cwd=ROOT, stdout=subprocess.DEVNULL,

@@ -14,7 +14,15 @@ import sqlalchemy as sa
 from hub.audit.tables import AuditEntry
 from hub.exchange.receipts import digest, verify_receipt
 from tests.conftest import bearer, citizen_headers, root_der
-from tests.exchange_helpers import HOUSEHOLD_KEY, citizens, household_source, start_household, start_misbehaving
+from tests.exchange_helpers import (
+    HOUSEHOLD_KEY,
+    approve,
+    citizens,
+    household_source,
+    register,
+    start_household,
+    start_misbehaving,
+)
 from tests.servers import free_port
 
 PURPOSE = "办理婚姻登记：核验户籍信息"
@@ -24,7 +32,7 @@ PURPOSE = "办理婚姻登记：核验户籍信息"
 def household(hub, departments, request) -> str:
     """The household registry source, registered by the police department."""
     url = start_household(request)
-    response = hub.client.post("/sources", json=household_source(url), headers=bearer(hub, departments["police"]))
+    response = register(hub, departments["police"], household_source(url))
     assert response.status_code == 201, response.text
     return url
 
@@ -88,7 +96,7 @@ def test_registration_is_refused_for_bad_config_duplicates_and_non_departments(h
 
 def test_a_source_whose_system_is_down_registers_as_down(hub, departments):
     body = household_source("http://127.0.0.1:9", source_id="household.offline")
-    response = hub.client.post("/sources", json=body, headers=bearer(hub, departments["police"]))
+    response = register(hub, departments["police"], body)
     assert response.status_code == 201, response.text
     assert response.json()["health"]["status"] == "down"
 
@@ -161,7 +169,7 @@ def test_a_grant_revoked_while_the_source_answers_withholds_that_answer(hub, dep
     """The grant is cached after the first query; revoking it mid-query still stops the answer, unaudited."""
     url, app = start_misbehaving(request)
     body = household_source(url, source_id="gated.residents", path="/gate/{subject}", timeout=5.0)
-    assert hub.client.post("/sources", json=body, headers=bearer(hub, departments["police"])).status_code == 201
+    assert register(hub, departments["police"], body).status_code == 201
     labour = departments["labour"]
     grant = _grant(hub, labour, ["name"], source="gated.residents")
     hub.client.post(f"/grants/{grant['id']}/approve", headers=bearer(hub, departments["police"]))
@@ -241,7 +249,7 @@ def test_failing_sources_give_a_clear_problem_in_time_and_write_nothing(hub, dep
     url, _ = start_misbehaving(request)
     source_id = "flaky." + problem.replace("_", "-") + "." + str(abs(hash(path)) % 1000)
     body = household_source(url, source_id=source_id, sharing="unconditional", path=path, timeout=1.0)
-    assert hub.client.post("/sources", json=body, headers=bearer(hub, departments["police"])).status_code == 201
+    assert register(hub, departments["police"], body).status_code == 201
     _grant(hub, departments["civil"], ["name"], source=source_id)
     before = _audit_count(hub)
     started = time.monotonic()
@@ -318,7 +326,7 @@ def test_the_owner_changes_a_source_and_queries_follow_at_once(hub, departments,
     url = start_household(request)
     police, civil = departments["police"], departments["civil"]
     body = household_source(url, source_id="household.editable")
-    assert hub.client.post("/sources", json=body, headers=bearer(hub, police)).status_code == 201
+    assert register(hub, police, body).status_code == 201
     grant = _grant(hub, civil, ["name"], source="household.editable")
     hub.client.post(f"/grants/{grant['id']}/approve", headers=bearer(hub, police))
     assert _query(hub, civil, person.resident_id, ["name"], source="household.editable").status_code == 200
@@ -339,7 +347,9 @@ def test_the_owner_changes_a_source_and_queries_follow_at_once(hub, departments,
     assert refused.status_code == 403 and refused.json()["type"] == "urn:hub:problem:source_not_shared"
 
     edited["sharing_class"] = "conditional"
-    edited["connector"]["config"]["url"] = f"http://127.0.0.1:{free_port()}/residents/{{subject}}"
+    nobody = f"http://127.0.0.1:{free_port()}"
+    approve(hub, police, nobody)
+    edited["connector"]["config"]["url"] = f"{nobody}/residents/{{subject}}"
     assert hub.client.put("/sources/household.editable", json=edited, headers=bearer(hub, police)).json()[
         "health"]["status"] == "down"
     moved = _query(hub, civil, person.resident_id, ["name"], source="household.editable")

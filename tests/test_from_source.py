@@ -9,15 +9,18 @@ from demo_systems.population import companies
 from demo_systems.social_security import build_database
 from hub.audit.tables import AuditEntry
 from tests.conftest import bearer
+from tests.exchange_helpers import register
 
 NO_ARREARS = "11100000MB900004XD001"
 BUSINESS = "11100000000013338W001"
 
 
 @pytest.fixture(scope="module")
-def employers(hub, departments, tmp_path_factory) -> list:
+def employers(hub, departments) -> list:
     """The social-security employers source, on a real SQLite database, registered by the labour department."""
-    url = build_database(tmp_path_factory.mktemp("social") / "social_security.db", people_n=200)
+    directory = hub.settings.resolved_sqlite_sources_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    url = build_database(directory / "social_security.db", people_n=200)
     body = {"id": "social_security.employers", "name": "用人单位参保及欠薪信息", "category": "法人信息",
             "subject_key": "credit_code", "sharing_class": "unconditional",
             "fields": [{"name": n, "type": t, "label": n, "sensitivity": "public"} for n, t in (
@@ -26,7 +29,7 @@ def employers(hub, departments, tmp_path_factory) -> list:
             "connector": {"type": "sql", "config": {"url": url, "query": (
                 "SELECT name, insured_employees, wage_arrears, period_start, period_end FROM employers "
                 "WHERE credit_code = :subject")}}}
-    response = hub.client.post("/sources", json=body, headers=bearer(hub, departments["labour"]))
+    response = register(hub, departments["labour"], body)
     assert response.status_code == 201, response.text
     return companies()
 

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     demo_household_port: int = Field(default=8101, ge=1, le=65535)  # the demo 户籍 REST system beside the hub
     license_types_dir: Path = Path("schemas/license-types")
     sources_dir: Path = Path("schemas/sources")
+    sqlite_sources_dir: Path | None = None  # the only directory SQLite sources may open; default var_dir/sqlite-sources
     access_token_ttl: int = Field(default=600, ge=60, le=3600)
     # An access token or client assertion whose iat lies further ahead than this is refused (seconds).
     token_clock_skew: int = Field(default=30, ge=0, le=300)
@@ -80,6 +81,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.var_dir / 'hub.db').resolve()}"
+
+    def resolved_sqlite_sources_dir(self) -> Path:
+        """Return the directory SQLite data sources must live in (symlinks resolved)."""
+        return (self.sqlite_sources_dir or self.var_dir / "sqlite-sources").resolve()
 
     def passphrase(self) -> bytes:
         """Return the key passphrase, generating one into var_dir on first use."""

@@ -27,6 +27,7 @@ from hub.exchange.consents import valid_consent
 from hub.exchange.models import AuditRefOut, ExchangeAnswer, ExchangeQuery
 from hub.exchange.receipts import ReceiptSigner, digest
 from hub.registry.connections import Connections
+from hub.registry.egress import SourcePendingReview
 from hub.registry.generation import read_generation
 from hub.registry.grants import SourceAccess, SourceNotShared, source_access
 from hub.registry.sources import DepartmentView, cached_department, department_view
@@ -67,6 +68,10 @@ class ExchangeDesk:
         self._writer, self._pepper = writer, pepper
         self._access: dict[tuple[str, str], tuple[int, SourceAccess]] = {}
         self.generation = -1  # the newest registry generation this worker has seen
+
+    def forget(self) -> None:
+        """Drop every cached authorisation: an egress rule changed, so a source may be pending review now."""
+        self._access.clear()
 
     async def answer(self, source_id: str, query: ExchangeQuery, *, principal: Principal,
                      now: datetime) -> ExchangeAnswer:
@@ -123,6 +128,8 @@ class ExchangeDesk:
         if key not in info:
             info[key] = source_access(session, plan.source_id, requester_id=plan.requester_id)
         access: SourceAccess = info[key]
+        if access.egress.pending:
+            raise _pending(access)
         allowed = allowed_fields(access, plan.requester_id, now)
         if not set(plan.fields) <= allowed:
             raise GrantRequired(f"The grant on {plan.source_id} changed while the query ran: its answer is "
@@ -177,11 +184,18 @@ def plan_query(access: SourceAccess, requester: DepartmentView, query: ExchangeQ
         raise GrantRequired(f"No live grant lets {requester.name} read these fields of {access.id}: "
                             "request one with POST /grants.", source=access.id)
     sensitive = frozenset(f for f in fields if defined[f]["sensitivity"] == "sensitive_personal")
-    connector = connections.get(access.id, access.connector_type, access.connector_config)
+    if access.egress.pending:
+        raise _pending(access)
+    connector = connections.get(access.id, access.connector_type, access.connector_config, access.egress.approved)
     return QueryPlan(source_id=access.id, source_name=access.name, requester_id=requester.id,
                      requester_code=requester.code, requester_name=requester.name, subject_key=access.subject_key,
                      fields=fields, withheld=tuple(f for f in query.fields if f not in allowed), sensitive=sensitive,
                      owner=owner, connector=connector, generation=generation)
+
+
+def _pending(access: SourceAccess) -> SourcePendingReview:
+    return SourcePendingReview(f"{access.name} ({access.id}) is not contacted until the hub's operator approves its "
+                               "connector target (an egress rule); ask the operator.", source=access.id)
 
 
 def check_consent(session: Session, plan: QueryPlan, query: ExchangeQuery, *, pepper: bytes, now: datetime) -> None:

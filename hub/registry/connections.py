@@ -10,11 +10,13 @@ from typing import Any
 
 import connectors
 import orjson
-from connectors import AccountRefused, ConnectorConfigError, SourceTimeout, SourceUnavailable
+from connectors import AccountRefused, ConnectorConfigError, EgressGuard, EgressRefused, SourceTimeout, SourceUnavailable
 from connectors import Health as Probe
+from connectors import Target
 
 from hub.core.errors import BadGateway, GatewayTimeout, ValidationFailed
 from hub.core.sealed import SealError
+from hub.registry.egress import EgressBlocked
 from hub.registry.secrets import ConnectorSecrets, public_config
 from hub.registry.source_models import ConnectorSpec, Health
 
@@ -27,34 +29,41 @@ HEALTHY = "正常 ok"
 
 
 class Connections:
-    """The hub's connectors, keyed by source id and connector spec."""
+    """The hub's connectors, keyed by source id, connector spec and approved targets; each gets the egress guard."""
 
-    def __init__(self, engine, *, secrets: ConnectorSecrets | None = None) -> None:
+    def __init__(self, engine, guard: EgressGuard | None = None, *, secrets: ConnectorSecrets | None = None) -> None:
         self._engine = engine
+        self.guard = guard or EgressGuard(approved=frozenset())
         self.secrets = secrets
-        self._live: dict[str, tuple[tuple[str, bytes], Any]] = {}
+        self._live: dict[str, tuple[tuple, Any]] = {}
         self._retired: list[Any] = []
 
-    def build(self, source_id: str, spec: ConnectorSpec, *, fields: Sequence[str] | None = None):
-        """Validate a connector spec by building it; a bad config (or a SQL template returning a column not in
-        `fields`) is a 422 naming the problem."""
+    def build(self, source_id: str, spec: ConnectorSpec, approved: frozenset[Target] = frozenset(), *,
+              fields: Sequence[str] | None = None):
+        """Validate a connector spec by building it (nothing is contacted); a bad config (or a SQL template
+        returning a column not in `fields`) is a 422 naming the problem.
+
+        The connector may reach only the `approved` targets, and never what the hub's guard refuses.
+        """
         try:
-            return connectors.build(spec.type, spec.config, engine=self._engine, source_id=source_id, fields=fields)
+            return connectors.build(spec.type, spec.config, engine=self._engine, source_id=source_id, fields=fields,
+                                    egress=self.guard.approving(approved))
         except ConnectorConfigError as exc:
             raise ValidationFailed(f"connector.config: {exc}") from None
 
-    def get(self, source_id: str, type_: str, config: dict):
-        """The live connector of a stored source (secrets opened here), rebuilt whenever its stored config changes.
+    def get(self, source_id: str, type_: str, config: dict, approved: frozenset[Target] = frozenset()):
+        """The live connector of a stored source (secrets opened here), rebuilt whenever its stored config or its
+        approval changes.
 
         A stored config that no longer builds is the owner's problem: the caller gets 502 "refused", the log why.
         """
-        version = (type_, orjson.dumps(config, option=orjson.OPT_SORT_KEYS))
+        version = (type_, orjson.dumps(config, option=orjson.OPT_SORT_KEYS), tuple(sorted(approved)))
         live = self._live.get(source_id)
         if live is not None and live[0] == version:
             return live[1]
         try:
             plain = self.secrets.open(source_id, config) if self.secrets else config
-            connector = self.build(source_id, ConnectorSpec(type=type_, config=plain))
+            connector = self.build(source_id, ConnectorSpec(type=type_, config=plain), approved)
         except (SealError, ValidationFailed) as exc:
             log.warning("source %s: its stored connector cannot be built: %s", source_id, exc)
             raise BadGateway(OUTCOMES["refused"]) from None
@@ -92,6 +101,10 @@ class Connections:
             log.warning("source %s query failed (%s): %s", source_id, exc.outcome, exc)
             problem = GatewayTimeout if exc.outcome == "timeout" else BadGateway
             raise problem(OUTCOMES[exc.outcome]) from None
+        except EgressRefused as exc:
+            log.warning("source %s: egress refused at connect time: %s", source_id, exc.reason)
+            raise EgressBlocked(f"{OUTCOMES['refused']}: the hub does not connect to this source's target; "
+                                "its operator decides what connectors may reach.") from None
 
     async def check(self, connector, *, now: datetime, source_id: str = "") -> Health:
         """Run a connector's health check, bounded in time; never raises. Failures say one word, the log why."""

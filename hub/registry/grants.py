@@ -16,6 +16,7 @@ from hub.audit.service import AuditEvent, record
 from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, Forbidden, HubError, NotFound, ValidationFailed
 from hub.core.idempotency import create_once
+from hub.registry.egress import EgressState, department_rules, egress_state
 from hub.registry.source_models import GrantCreate, GrantOut, Owner
 from hub.registry.sources import get_source, require_department
 from hub.registry.tables import Department, Grant, Source
@@ -149,6 +150,7 @@ class SourceAccess:
     connector_config: dict
     updated_at: datetime
     grants: tuple[tuple[frozenset[str], datetime], ...]
+    egress: EgressState = EgressState("none")  # the connector's targets and the owner's rules that approve them
 
     def granted_at(self, now: datetime) -> frozenset[str]:
         """The fields the requester's live grants cover at `now`."""
@@ -156,7 +158,7 @@ class SourceAccess:
 
 
 def source_access(session: Session, source_id: str, *, requester_id: str) -> SourceAccess:
-    """The source with the requester's approved grants (the query path's one database read)."""
+    """The source with the requester's approved grants and its owner's egress rules (the query path's database read)."""
     approved = and_(Grant.source_id == Source.id, Grant.requester_id == requester_id, Grant.status == "approved")
     columns = [Source.id, Source.name, Source.department_id, Source.subject_key, Source.sharing_class,
                Source.fields, Source.connector_type, Source.connector_config, Source.updated_at]
@@ -167,5 +169,6 @@ def source_access(session: Session, source_id: str, *, requester_id: str) -> Sou
         raise NotFound(f"No data source {source_id!r} in the catalogue.")
     grants = tuple((frozenset(row.granted), row.expires_at) for row in rows if row.granted)
     first = rows[0]
-    return SourceAccess(*(first[i] for i in range(len(columns))), grants=grants)
+    egress = egress_state(first.connector_type, first.connector_config, department_rules(session, first.department_id))
+    return SourceAccess(*(first[i] for i in range(len(columns))), grants=grants, egress=egress)
 

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.core.errors import HubError
 from hub.registry.connections import Connections
+from hub.registry.egress import PENDING_DETAIL, egress_state, rules_by_department
 from hub.registry.source_models import Health
 from hub.registry.sources import record_health
 from hub.registry.tables import Source
@@ -20,27 +21,37 @@ log = logging.getLogger("hub.health")
 
 
 async def check_sources(session_factory, connections: Connections, *, now: Callable[[], datetime]) -> dict[str, str]:
-    """Check every source once (concurrently) and store the results; returns {source id: status}."""
+    """Check every source once (concurrently) and store the results; returns {source id: status}.
+
+    A source pending review is not contacted: it is recorded as unknown.
+    """
     rows = await run_in_threadpool(_definitions, session_factory)
-    results = await asyncio.gather(*(_check_one(connections, *row, now=now()) for row in rows))
-    outcome = {row[0]: result for row, result in zip(rows, results, strict=True)}
+    approved = [row for row in rows if not row[3].pending]
+    results = await asyncio.gather(*(_check_one(connections, *row, now=now()) for row in approved))
+    outcome = {row[0]: result for row, result in zip(approved, results, strict=True)}
+    outcome |= {row[0]: Health(status="unknown", detail=PENDING_DETAIL, checked_at=now())
+                for row in rows if row[3].pending}
     await run_in_threadpool(_store, session_factory, outcome)
     await connections.close_retired()
     return {k: v.status for k, v in outcome.items()}
 
 
-async def _check_one(connections: Connections, source_id: str, type_: str, config: dict, *, now: datetime) -> Health:
+async def _check_one(connections: Connections, source_id: str, type_: str, config: dict, egress, *,
+                     now: datetime) -> Health:
     try:
-        connector = connections.get(source_id, type_, config)
+        connector = connections.get(source_id, type_, config, egress.approved)
     except HubError as exc:  # a stored connector that no longer builds: logged by get(), one word here
         return Health(status="down", detail=exc.detail, checked_at=now)
     return await connections.check(connector, now=now, source_id=source_id)
 
 
 def _definitions(session_factory) -> list[tuple]:
+    """(id, connector type, config, egress state) of every source."""
     with session_factory() as session:
-        return [tuple(r) for r in session.execute(
-            select(Source.id, Source.connector_type, Source.connector_config))]
+        rules = rules_by_department(session)
+        return [(s_id, type_, config, egress_state(type_, config, rules.get(department_id, frozenset())))
+                for s_id, type_, config, department_id in session.execute(
+                    select(Source.id, Source.connector_type, Source.connector_config, Source.department_id))]
 
 
 def _store(session_factory, outcome: dict) -> None:

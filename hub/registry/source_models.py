@@ -82,6 +82,18 @@ class Health(BaseModel):
     checked_at: datetime | None = None
 
 
+class EgressTarget(BaseModel):
+    target: str = Field(description="scheme://host:port, with the database for PostgreSQL; sqlite:////file")
+    approved: bool
+
+
+class EgressOut(BaseModel):
+    status: Literal["approved", "pending_review", "none"] = Field(
+        description="pending_review: a target awaits the operator's egress rule and the source is not contacted; "
+                    "none: a bulk source, with no target")
+    targets: list[EgressTarget] = Field(description="the connector's targets: shown to the owner and the operator only")
+
+
 class SourceOut(BaseModel):
     id: str
     name: str
@@ -96,6 +108,7 @@ class SourceOut(BaseModel):
         None, description="how the hub reaches the source, shown only to the owning department and the operator "
                           "(secrets replaced by ***); null for other departments and citizens")
     health: Health
+    egress: EgressOut
     created_at: datetime
     updated_at: datetime
 

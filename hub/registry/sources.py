@@ -20,6 +20,7 @@ from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from hub.core.idempotency import body_hash, remember, replayed
 from hub.registry import secrets  # noqa: F401 - its flush hook seals the connector secrets of every source written
+from hub.registry.egress import admitted_health, egress_out, source_egress
 from hub.registry.source_models import ConnectorSpec, Health, Owner, SourceCreate, SourceDefinition, SourceOut
 from hub.registry.tables import Department, Source
 
@@ -30,18 +31,15 @@ class SourceDefinitionError(Exception):
 
 async def register_checked(session: Session, request: SourceCreate, *, principal: Principal, connections,
                            now: datetime, idempotency_key: str | None = None) -> tuple[Source, bool]:
-    """Validate the connector, check the source's health and register it; returns (source, created)."""
+    """Validate the connector, check its health (approved targets only) and register it; returns (source, created)."""
     digest = body_hash(request)
     known = await run_in_threadpool(replayed, session, client_id=principal.client_id, key=idempotency_key,
                                     operation="source", digest=digest)
     if known is not None:
         return await run_in_threadpool(get_source, session, known), False
     department = await run_in_threadpool(require_department, session, principal)
-    connector = connections.build(request.id, request.connector, fields=[f.name for f in request.fields])
-    try:
-        health = await connections.check_new(connector, now=now, source_id=request.id)
-    finally:
-        await connector.aclose()
+    health = await admitted_health(session, request.id, request.connector, department_id=department.id,
+                                   fields=[f.name for f in request.fields], connections=connections, now=now)
 
     def register() -> Source:
         source = register_source(session, request, department=department, health=health, now=now)
@@ -75,11 +73,8 @@ async def update_checked(session: Session, source_id: str, request: SourceCreate
     except ConnectorConfigError as exc:
         raise ValidationFailed(f"connector.config: {exc.reason}") from None
     request = request.model_copy(update={"connector": ConnectorSpec(type=request.connector.type, config=config)})
-    connector = connections.build(source_id, request.connector, fields=[f.name for f in request.fields])
-    try:
-        health = await connections.check_new(connector, now=now, source_id=source_id)
-    finally:
-        await connector.aclose()
+    health = await admitted_health(session, source_id, request.connector, department_id=department.id,
+                                   fields=[f.name for f in request.fields], connections=connections, now=now)
 
     def update() -> Source:
         before = _definition(source, stored)
@@ -211,10 +206,12 @@ def _remember(department: Department) -> DepartmentView:
 
 
 def source_out(session: Session, source: Source, *, redact, viewer: Principal) -> SourceOut:
-    """The catalogue entry of a source; its connector (secrets redacted) only for the owner and the operator."""
+    """The catalogue entry of a source; its connector (secrets redacted) and its targets only for the owner and the
+    operator."""
     owner = session.get(Department, source.department_id)
     connector = None
-    if viewer.is_operator or viewer.department_id == source.department_id:
+    entitled = viewer.is_operator or viewer.department_id == source.department_id
+    if entitled:
         connector = {"type": source.connector_type, "config": redact(source.connector_type, source.connector_config)}
     return SourceOut(
         id=source.id, name=source.name, category=source.category, description=source.description,
@@ -222,6 +219,7 @@ def source_out(session: Session, source: Source, *, redact, viewer: Principal) -
         sharing_class=source.sharing_class, update_frequency=source.update_frequency, fields=source.fields,
         connector=connector,
         health=Health(status=source.health, detail=source.health_detail, checked_at=source.health_checked_at),
+        egress=egress_out(source_egress(session, source), with_targets=entitled),
         created_at=source.created_at, updated_at=source.updated_at,
     )
 

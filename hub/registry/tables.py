@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, event, update
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, event, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hub.core.db import Base, UTCDateTime, new_id
@@ -65,8 +65,21 @@ class Grant(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
+class EgressRule(Base):
+    """A target the operator approved for one department's connectors (scheme, host, port; database or file)."""
+
+    __tablename__ = "egress_rules"
+    __table_args__ = (UniqueConstraint("department_id", "target", name="uq_egress_rules_department_target"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    department_id: Mapped[str] = mapped_column(ForeignKey("departments.id"), index=True)
+    target: Mapped[str] = mapped_column(String(1100))  # canonical, as connectors.Target prints it
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
 class RegistryState(Base):
-    """One row: the registry's generation, bumped by every transaction that changes a source or a grant.
+    """One row: the registry's generation, bumped by every transaction that changes a source, grant or egress rule.
 
     Workers cache what a department may read of a source under the generation they read it at; the query's
     audit write compares generations in its own transaction, so a revoked grant stops working at once.
@@ -83,11 +96,11 @@ _BUMP = update(RegistryState).where(RegistryState.id == 1).values(generation=Reg
 
 @event.listens_for(Session, "after_flush")
 def _bump_generation(session: Session, _context) -> None:
-    """Bump the generation once per flush that inserts, changes or deletes a source or a grant.
+    """Bump the generation once per flush that inserts, changes or deletes a source, a grant or an egress rule.
 
     A flush hook, next to the tables, so no code path that writes them can forget it; the bump is part of the
     writing transaction and becomes visible when that commits.
     """
     touched = (obj for group in (session.new, session.dirty, session.deleted) for obj in group)
-    if any(isinstance(obj, (Source, Grant)) for obj in touched):
+    if any(isinstance(obj, (Source, Grant, EgressRule)) for obj in touched):
         session.connection().execute(_BUMP)

@@ -1,0 +1,219 @@
+"""Egress rules: the connector targets the operator approved for each department, and what they open.
+
+A REST or SQL source reaches only targets approved for the department that owns it. Whether a source is
+approved is computed from the rules whenever it is needed (nothing stored can go stale): a source with a target
+no rule approves is pending review and is never contacted, not even resolved, until a rule approves it; deleting
+the rule puts it back. Some targets no rule opens (connectors.EgressGuard): the hub itself, its own database,
+SQLite files outside HUB_SQLITE_SOURCES_DIR, link-local, metadata, unspecified and multicast addresses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import connectors
+from connectors import ConnectorConfigError, EgressGuard, Target, parse_target
+from connectors.targets import POSTGRESQL_PORT, canonical_host
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from hub.audit.service import AuditEvent, record
+from hub.core.errors import Conflict, HubError, NotFound, ValidationFailed
+from hub.core.settings import Settings
+from hub.registry.egress_models import EgressRuleOut
+from hub.registry.secrets import without_envelope
+from hub.registry.source_models import ConnectorSpec, EgressOut, EgressTarget, Health, Owner
+from hub.registry.tables import Department, EgressRule, Source
+
+PENDING_DETAIL = "pending review: a connector target awaits the operator's approval; not contacted"
+
+
+class TargetRefused(HubError):
+    status, code, title = 422, "target_refused", "The hub never connects to this target"
+
+
+class SourcePendingReview(HubError):
+    status, code, title = 409, "source_pending_review", "The source's connector target awaits the operator's approval"
+
+
+class EgressBlocked(HubError):
+    status, code, title = 403, "egress_refused", "The hub refused to connect to the source's target"
+
+
+@dataclass(frozen=True)
+class EgressState:
+    """A source's targets, those its department's rules approve, and what that makes of it."""
+
+    status: str  # approved | pending_review | none (a bulk source: no target)
+    targets: tuple[Target, ...] = ()
+    approved: frozenset[Target] = frozenset()
+
+    @property
+    def pending(self) -> bool:
+        return self.status == "pending_review"
+
+
+def hub_guard(settings: Settings) -> EgressGuard:
+    """The hub's egress policy, approving nothing yet: its own endpoints, database and SQLite directory."""
+    public = urlsplit(settings.public_url)
+    endpoints = [("127.0.0.1", settings.port), ("::1", settings.port)]  # where `hub serve` listens
+    if public.hostname:
+        endpoints.append((canonical_host(public.hostname), public.port or {"https": 443}.get(public.scheme, 80)))
+    database = make_url(settings.resolved_database_url())
+    files, databases = (), ()
+    if database.drivername.startswith("sqlite"):
+        files = (str(Path(database.database or "").resolve()),)  # relative to the working directory, as opened
+    else:  # no host: libpq's Unix socket, on this machine
+        databases = (Target("postgresql", canonical_host(database.host or "localhost"),
+                            database.port or POSTGRESQL_PORT, database.database or ""),)
+    return EgressGuard(approved=frozenset(), own_endpoints=tuple(endpoints), own_databases=databases,
+                       own_files=files, sqlite_dir=str(settings.resolved_sqlite_sources_dir()))
+
+
+def egress_state(type_: str, config: dict, rules: frozenset[str]) -> EgressState:
+    """What a connector config (as given, or as stored: sealed) reaches and whether the rules (canonical targets)
+    approve all of it."""
+    try:
+        targets = connectors.targets(type_, without_envelope(config))
+    except ConnectorConfigError:  # a stored config the grammar no longer takes is never contacted
+        return EgressState("pending_review")
+    if not targets:
+        return EgressState("none")
+    approved = frozenset(t for t in targets if str(t) in rules)
+    return EgressState("approved" if len(approved) == len(targets) else "pending_review", targets, approved)
+
+
+def department_rules(session: Session, department_id: str) -> frozenset[str]:
+    """The targets approved for one department."""
+    return frozenset(session.scalars(select(EgressRule.target).where(EgressRule.department_id == department_id)))
+
+
+def rules_by_department(session: Session) -> dict[str, frozenset[str]]:
+    """Every department's approved targets."""
+    found: dict[str, set[str]] = {}
+    for department_id, target in session.execute(select(EgressRule.department_id, EgressRule.target)):
+        found.setdefault(department_id, set()).add(target)
+    return {key: frozenset(value) for key, value in found.items()}
+
+
+def source_egress(session: Session, source: Source) -> EgressState:
+    """A source's egress state, from its owner's rules now."""
+    return egress_state(source.connector_type, source.connector_config, department_rules(session, source.department_id))
+
+
+def egress_out(state: EgressState, *, with_targets: bool) -> EgressOut:
+    """A source's egress state; its targets (hosts and ports) only for those who may see its connector."""
+    targets = state.targets if with_targets else ()
+    return EgressOut(status=state.status, targets=[EgressTarget(target=str(t), approved=t in state.approved)
+                                                   for t in targets])
+
+
+async def admitted_health(session: Session, source_id: str, spec: ConnectorSpec, *, department_id: str,
+                          fields: Sequence[str], connections, now: datetime) -> Health:
+    """Validate a connector, refuse targets no rule opens, and check its health only once every target is approved.
+
+    A target no rule approves is neither contacted nor resolved, so registering sources cannot probe the network.
+    A SQL template returning a column not among `fields` is a 422.
+    """
+    # a bad config is a 422 naming the key; nothing is contacted
+    await connections.build(source_id, spec, fields=fields).aclose()
+    rules = await run_in_threadpool(department_rules, session, department_id)
+    state = egress_state(spec.type, spec.config, rules)
+    for target in state.targets:
+        _refuse(connections.guard.refusal(target))
+    if state.pending:
+        return Health(status="unknown", detail=PENDING_DETAIL, checked_at=now)
+    for target in state.targets:
+        _refuse(await run_in_threadpool(connections.guard.refusal, target, resolved=True))
+    connector = connections.build(source_id, spec, approved=state.approved, fields=fields)
+    try:
+        return await connections.check_new(connector, now=now, source_id=source_id)
+    finally:
+        await connector.aclose()
+
+
+def _refuse(reason: str | None) -> None:
+    if reason:
+        raise TargetRefused(f"connector.config: {reason}; no egress rule can open it.")
+
+
+def allow_target(session: Session, department_code: str, text: str, *, guard: EgressGuard, actor: str,
+                 pepper: bytes, now: datetime) -> EgressRule:
+    """Approve a target for a department's connectors (the operator); audited."""
+    department = session.scalar(select(Department).where(Department.code == department_code))
+    if department is None:
+        raise ValidationFailed(f"No department with code {department_code}.")
+    try:
+        target = parse_target(text)
+    except ConnectorConfigError as exc:
+        raise ValidationFailed(f"target: {exc.reason}") from None
+    reason = guard.refusal(target, resolved=True)
+    if reason:
+        raise TargetRefused(f"{reason}; no egress rule can open it.")
+    if str(target) in department_rules(session, department.id):
+        raise Conflict(f"{target} is already approved for {department.code}.")
+    rule = EgressRule(department_id=department.id, target=str(target), created_at=now, created_by=actor)
+    session.add(rule)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a concurrent approval of the same target won
+        raise Conflict(f"{target} is already approved for {department.code}.") from exc
+    _audit(session, "egress.allowed", rule, department, actor=actor, pepper=pepper, now=now)
+    return rule
+
+
+def revoke_rule(session: Session, rule_id: str, *, actor: str, pepper: bytes, now: datetime) -> EgressRule:
+    """Delete a rule; the sources that needed it are pending review again at once. Audited."""
+    rule = session.get(EgressRule, rule_id) if re.fullmatch(r"[0-9a-f]{32}", rule_id) else None
+    if rule is None:
+        raise NotFound("No such egress rule.")
+    department = session.get(Department, rule.department_id)
+    session.delete(rule)
+    session.flush()
+    _audit(session, "egress.revoked", rule, department, actor=actor, pepper=pepper, now=now)
+    return rule
+
+
+def _audit(session: Session, kind: str, rule: EgressRule, department: Department, *, actor: str, pepper: bytes,
+           now: datetime) -> None:
+    record(session, AuditEvent(kind=kind, actor=actor, subject=None, data={
+        "rule_id": rule.id, "department_code": department.code, "target": rule.target}), now=now, pepper=pepper)
+
+
+def list_rules(session: Session, *, department_code: str | None = None) -> list[EgressRule]:
+    """The rules, by department and target; optionally one department's."""
+    query = select(EgressRule).join(Department, Department.id == EgressRule.department_id) \
+        .order_by(Department.code, EgressRule.target)
+    if department_code:
+        query = query.where(Department.code == department_code)
+    return list(session.scalars(query))
+
+
+def rule_out(session: Session, rule: EgressRule) -> EgressRuleOut:
+    department = session.get(Department, rule.department_id)
+    return EgressRuleOut(id=rule.id, department=Owner(code=department.code, name=department.name), target=rule.target,
+                         created_at=rule.created_at, created_by=rule.created_by)
+
+
+def department_code(session: Session, department_id: str) -> str:
+    return session.get(Department, department_id).code
+
+
+def pending_sources(session: Session) -> list[tuple[Source, EgressState]]:
+    """The sources awaiting review, with the targets they need."""
+    rules = rules_by_department(session)
+    found = []
+    for source in session.scalars(select(Source).where(Source.connector_type != "bulk").order_by(Source.id)):
+        state = egress_state(source.connector_type, source.connector_config, rules.get(source.department_id,
+                                                                                      frozenset()))
+        if state.pending:
+            found.append((source, state))
+    return found

@@ -1,0 +1,41 @@
+"""Egress rules (operator only): which connector targets each department's sources may reach."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from hub.auth.deps import OperatorDep
+from hub.core.db import SessionDep, after_commit
+from hub.registry import egress
+from hub.registry.egress_models import CREDIT_CODE, RULE_ID, EgressRuleCreate, EgressRuleOut
+
+router = APIRouter(tags=["egress"])
+
+
+@router.post("/egress-rules", response_model=EgressRuleOut, status_code=201,
+             summary="批准连接目标 Approve a connector target for a department (operator)",
+             responses={409: {"description": "already approved"}, 422: {"description": "not a target, or refused"}})
+def allow(body: EgressRuleCreate, request: Request, session: SessionDep, principal: OperatorDep) -> EgressRuleOut:
+    state = request.app.state
+    rule = egress.allow_target(session, body.department, body.target, guard=state.connections.guard,
+                               actor="operator", pepper=state.pepper, now=state.clock())
+    after_commit(session, state.exchange.forget)
+    return egress.rule_out(session, rule)
+
+
+@router.get("/egress-rules", response_model=list[EgressRuleOut], summary="连接目标 Approved connector targets (operator)")
+def list_all(session: SessionDep, principal: OperatorDep,
+             department: str | None = Query(None, pattern=CREDIT_CODE, description="one department's credit code")
+             ) -> list[EgressRuleOut]:
+    return [egress.rule_out(session, rule) for rule in egress.list_rules(session, department_code=department)]
+
+
+@router.delete("/egress-rules/{rule_id}", status_code=204,
+               summary="撤销连接目标 Revoke an approved target: its sources are pending review again at once (operator)",
+               responses={404: {"description": "no such rule"}})
+def revoke(request: Request, session: SessionDep, principal: OperatorDep,
+           rule_id: str = Path(pattern=RULE_ID)) -> Response:
+    state = request.app.state
+    egress.revoke_rule(session, rule_id, actor="operator", pepper=state.pepper, now=state.clock())
+    after_commit(session, state.exchange.forget)
+    return Response(status_code=204)
