@@ -48,7 +48,7 @@ def health_round(hub) -> dict[str, str]:
     state = hub.app.state
 
     async def run() -> dict[str, str]:
-        connections = Connections(state.engine, state.connections.guard)
+        connections = Connections(state.engine, state.connections.guard, secrets=state.connections.secrets)
         try:
             return await check_sources(state.session_factory, connections, now=hub.clock)
         finally:
@@ -139,8 +139,11 @@ def test_a_source_is_not_contacted_until_its_target_is_approved_nor_after_the_ru
     assert system.total == 0  # not the registration's health check, not a query, not the periodic round
 
     rule = approve(hub, police, url)
-    shown = hub.client.get("/sources/pending.residents", headers=bearer(hub, civil)).json()
+    shown = hub.client.get("/sources/pending.residents", headers=bearer(hub, police)).json()
     assert shown["egress"] == {"status": "approved", "targets": [{"target": url, "approved": True}]}
+    # another department learns that the source is live, not where its system is
+    shown = hub.client.get("/sources/pending.residents", headers=bearer(hub, civil)).json()
+    assert shown["egress"] == {"status": "approved", "targets": []}
     answered = _query(hub, civil, person.resident_id, "pending.residents")
     assert answered.status_code == 200 and answered.json()["record"] == {"name": "张三"}
     assert health_round(hub)["pending.residents"] == "ok"
@@ -177,18 +180,21 @@ def test_a_health_url_elsewhere_needs_its_own_rule(hub, departments, request):
     assert (system.total, health_system.total) == (0, 0)
 
 
-def test_redirects_are_never_followed(hub, departments, person, request):
+def test_redirects_are_never_followed(hub, departments, person, request, caplog):
     url, system = start_counting(request)
     elsewhere, other = start_counting(request)
     system.app.state.location = elsewhere
     police = departments["police"]
     body = household_source(url, source_id="redirecting.residents", path="/redirect/{subject}")
     body["connector"]["config"]["health_url"] = f"{url}/health-redirect"
-    response = register(hub, police, body)
-    assert response.status_code == 201 and response.json()["health"]["status"] == "down"
-    assert "HTTP 302" in response.json()["health"]["detail"]
-    answer = _query(hub, police, person.resident_id, "redirecting.residents")
-    assert answer.status_code == 502 and "302" in answer.json()["detail"]
+    with caplog.at_level("WARNING", logger="hub.connections"):
+        response = register(hub, police, body)
+        assert response.status_code == 201 and response.json()["health"]["status"] == "down"
+        answer = _query(hub, police, person.resident_id, "redirecting.residents")
+    assert answer.status_code == 502 and answer.json()["detail"] == "无法连接 unreachable"
+    # the department is told one word; the operator's log says a redirect came back, for the health check and the query
+    said = [r.getMessage() for r in caplog.records if "redirecting.residents" in r.getMessage()]
+    assert sum("302" in message for message in said) == 2, said
     approve(hub, police, elsewhere)  # even to an approved target: a redirect is an answer, never followed
     assert _query(hub, police, person.resident_id, "redirecting.residents").status_code == 502
     assert system.hits[f"/redirect/{person.resident_id}"] == 2 and other.total == 0

@@ -20,7 +20,7 @@ from connectors import EgressRefused, build, parse_target
 from demo_systems.population import companies
 from demo_systems.social_security import build_database
 from hub.registry.egress import PENDING_DETAIL
-from tests.conftest import BACKENDS, bearer, scratch_database
+from tests.conftest import BACKENDS, bearer, reader_url, scratch_database
 from tests.exchange_helpers import approve, household_source, serve_hub, start_counting
 
 QUERY = "SELECT name FROM employers WHERE credit_code = :subject"
@@ -221,7 +221,7 @@ def test_postgresql_connects_to_the_address_checked_and_never_to_the_hubs_databa
         conn.execute(sa.text("CREATE TABLE employers (credit_code text PRIMARY KEY, name text)"))
         conn.execute(sa.text("INSERT INTO employers VALUES ('91350100M000100Y43', '示例单位')"))
     engine.dispose()
-    dept = make_url(database)
+    dept = make_url(reader_url(request, database, ["employers"]))  # the least-privilege account a department gives
 
     def lookup(host: str, port: int) -> list:
         return [ipaddress.ip_address("127.0.0.1")] if host == "pg.invalid" else \
@@ -232,8 +232,8 @@ def test_postgresql_connects_to_the_address_checked_and_never_to_the_hubs_databa
     if own.drivername.startswith("postgresql"):
         urls["own"] = own.set(host="pg.invalid").render_as_string(hide_password=False)
     guard = replace(hub.app.state.connections.guard, resolve=lookup)
-    guard = guard.approving([parse_target(u.replace("+psycopg", "").replace(f"{dept.username}@", ""))
-                             for u in urls.values()])
+    guard = guard.approving([parse_target(f"postgresql://{u.host}:{u.port or 5432}/{u.database}")
+                             for u in map(make_url, urls.values())])
 
     async def run() -> None:
         connector = build("sql", {"url": urls["dept"], "query": QUERY}, egress=guard)
