@@ -78,6 +78,11 @@ class World:
                 "legal_basis": "《社会保险法》第八十一条"}
         return self.call("party", "POST", "/grants", json=body)["id"]
 
+    def egress_rule(self) -> str:
+        """A new egress rule the operator approved for the owner; its id."""
+        body = {"department": self.departments["owner"]["code"], "target": f"https://rule{next(_ids)}.example:443"}
+        return self.call("operator", "POST", "/egress-rules", json=body)["id"]
+
     def approved_grant(self) -> str:
         grant_id = self.pending_grant()
         self.call("owner", "POST", f"/grants/{grant_id}/approve", json={"reason": "依据充分"})

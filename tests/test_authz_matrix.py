@@ -48,6 +48,14 @@ def token(w: World, who: str) -> Call:
     return Call(data=form, auth=w.client_auth(who)) if who in CLIENTS else Call(data=form)
 
 
+def new_rule(w: World, who: str) -> Call:
+    return Call(json={"department": w.departments["owner"]["code"], "target": f"https://dept{next(_seq)}.example:443"})
+
+
+def fresh_rule(w: World, who: str) -> Call:
+    return Call(path={"rule_id": w.egress_rule()})
+
+
 def static_file(w: World, who: str) -> Call:
     return Call(path={"path": "apidocs.js"})
 
@@ -208,6 +216,9 @@ MATRIX: dict[str, Row] = {
     "GET /.well-known/jwks.json":                Row(PUBLIC),
     "GET /trust-list":                           Row(PUBLIC),
     "GET /trust-anchor":                         Row(PUBLIC),
+    "GET /egress-rules":                         Row((401, 403, 403, 403, 403, 403, 200)),
+    "POST /egress-rules":                        Row((401, 403, 403, 403, 403, 403, 201), build=new_rule),
+    "DELETE /egress-rules/{rule_id}":            Row((401, 403, 403, 403, 403, 403, 204), build=fresh_rule),
     "GET /trust-anchor.pem":                     Row(PUBLIC),
     "GET /.well-known/oauth-authorization-server": Row(PUBLIC),
     "GET /audit/tree-head":                      Row(PUBLIC),

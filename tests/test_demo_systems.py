@@ -342,6 +342,6 @@ def test_demo_source_urls_follow_the_settings(tmp_path):
     settings = Settings(var_dir=tmp_path / "var", demo_household_port=9317)
     placed = {d.id: _placed(d, settings).connector.config for d in load_definitions(SOURCES)}
     assert placed["household.residents"]["url"] == "http://127.0.0.1:9317/residents/{subject}"
-    social = (tmp_path / "var" / "demo" / "social_security.db").resolve()
+    social = (tmp_path / "var" / "sqlite-sources" / "social_security.db").resolve()
     assert placed["social_security.insured"]["url"] == f"sqlite:///{social}"
     assert "url" not in placed["civil.marriage"]

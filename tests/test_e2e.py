@@ -83,7 +83,8 @@ def test_demo_is_idempotent_and_the_served_hub_verifies_its_licenses(tmp_path):
                                       "ON d.id = r.department_id")).all())
     engine.dispose()
     social = (tmp_path / "var" / "sqlite-sources" / "social_security.db").resolve()
-    assert rules == {("11990100MB00000435", "http://127.0.0.1:8101"),  # exactly the demo systems
+    household = f"http://127.0.0.1:{env['HUB_DEMO_HOUSEHOLD_PORT']}"
+    assert rules == {("11990100MB00000435", household),  # exactly the demo systems, where the settings put them
                      ("11990100MB00000510", f"sqlite:///{social}")}
     sample = next(line for line in second.stdout.splitlines() if line.startswith("HUB1:"))
     served = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve", "--port", str(port), "--demo-systems"],
