@@ -113,12 +113,17 @@ def _demo_exchange(http: httpx.Client, credentials: dict) -> None:
     deadline = time.monotonic() + 20  # the household registry starts beside the hub
     while True:
         answer = http.post("/exchange/household.residents/query", headers=headers("civil_affairs"), json={
-            "subject": citizen.id, "fields": ["name", "address"], "purpose": "婚姻登记核验户籍"})
+            "subject": citizen.id, "fields": ["name", "address"], "purpose": "婚姻登记核验当事人户籍信息"})
         if answer.status_code != 502 or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     assert answer.status_code == 200, answer.text
     assert answer.json()["record"]["name"] == citizen.name
+    for purpose, status in (("企业设立登记：核验法定代表人户籍信息", 200), ("随便看看", 403), ("x", 403)):
+        stated = http.post("/exchange/household.residents/query", headers=headers("market"), json={
+            "subject": citizen.id, "fields": ["name"], "purpose": purpose})
+        assert stated.status_code == status, stated.text
+    assert stated.json()["type"] == "urn:hub:problem:purpose_not_granted"
     married = http.post("/exchange/civil.marriage/query", headers=headers("natural_resources"), json={
         "subject": citizen.id, "fields": ["marital_status"], "purpose": "不动产登记核验婚姻状况"})
     assert married.json()["record"] == {"marital_status": "已婚"}, married.text
