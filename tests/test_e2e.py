@@ -78,7 +78,12 @@ def test_demo_is_idempotent_and_the_served_hub_verifies_its_licenses(tmp_path):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM licenses")).scalar() == 20
         assert conn.execute(text("SELECT count(*) FROM departments")).scalar() == 5
+        proofs = conn.execute(text("SELECT holder_id, data FROM licenses WHERE type_code = :code"),
+                              {"code": NO_ARREARS}).all()
+        sourced = conn.execute(text("SELECT count(*) FROM audit_entries WHERE kind = 'exchange.query' "
+                                    "AND data LIKE '%social_security.employers%'")).scalar()
     engine.dispose()
+    _assert_issued_from_the_source(tmp_path / "var" / "demo" / "social_security.db", proofs, sourced)
     sample = next(line for line in second.stdout.splitlines() if line.startswith("HUB1:"))
     served = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve", "--port", str(port), "--demo-systems"],
                               env=env | {"HUB_DEMO_IDENTITY": "true"}, cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -97,6 +102,17 @@ def test_demo_is_idempotent_and_the_served_hub_verifies_its_licenses(tmp_path):
     finally:
         os.killpg(served.pid, signal.SIGTERM)
         served.wait(timeout=10)
+
+
+def _assert_issued_from_the_source(social_db: Path, proofs: list, sourced: int) -> None:
+    """The demo's no-wage-arrears proofs hold what the social-security source says, read through the exchange."""
+    engine = create_engine(f"sqlite:///{social_db}")
+    with engine.connect() as conn:
+        employees = dict(conn.execute(text("SELECT credit_code, insured_employees FROM employers")).all())
+    engine.dispose()
+    assert len(proofs) == 3 and sourced >= 3
+    for holder_id, data in proofs:
+        assert json.loads(data)["employees"] == employees[holder_id]
 
 
 def _demo_exchange(http: httpx.Client, credentials: dict) -> None:

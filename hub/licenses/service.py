@@ -47,6 +47,19 @@ class NotAllowedIssuer(Forbidden):
     code, title = "issuer_not_allowed", "This department may not issue this license type"
 
 
+class IssuedFromSourceOnly(ValidationFailed):
+    code, title = "issued_from_source_only", "This license type is issued only with data read from its source"
+
+
+def require_source_path(license_type: LicenseType, *, sourced: bool) -> None:
+    """Refuse the caller's own data for a type bound to a source: its data comes from the source or not at all."""
+    if license_type.from_source is not None and not sourced:
+        raise IssuedFromSourceOnly(
+            f"{license_type.name} is issued only with the data its source ({license_type.from_source.source}) "
+            "holds: send POST /licenses with \"from_source\": true and no data.",
+            source=license_type.from_source.source)
+
+
 def request_hash(request: LicenseIssue) -> str:
     """Hash the request body canonically, so a retry with the same key can be recognised."""
     return hashlib.sha256(orjson.dumps(request.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()
@@ -54,21 +67,26 @@ def request_hash(request: LicenseIssue) -> str:
 
 def issue_license(session: Session, request: LicenseIssue, *, principal: Principal, types: dict[str, LicenseType],
                   keyring: KeyRing, artifacts: Artifacts | None, idempotency_key: str | None,
-                  now: datetime) -> tuple[License, bool]:
-    """Issue one license; returns it and whether it was newly created (False: an idempotent replay)."""
+                  now: datetime, sourced: bool = False) -> tuple[License, bool]:
+    """Issue one license; returns it and whether it was newly created (False: an idempotent replay).
+
+    `sourced`: the request's data was read from its type's source by hub.licenses.sourcing (types bound to a
+    source are refused otherwise).
+    """
     digest = request_hash(request) if idempotency_key is not None else ""
     if idempotency_key is not None:
         replay = _replay(session, principal.client_id, idempotency_key, digest)
         if replay is not None:
             return replay, False
-    if request.from_source:  # the router fills the data from the source first; nothing else may ask for it
-        raise ValidationFailed("from_source is taken by POST /licenses only, not in batches.")
     license_type = types.get(request.type)
     if license_type is None:
         raise UnknownLicenseType(f"No license type with code {request.type}.")
     department = department_by_id(session, principal.department_id or "")  # cached: departments are not edited
     if department.code not in license_type.issuers:
         raise NotAllowedIssuer(f"{department.name} may not issue {license_type.name}.")
+    require_source_path(license_type, sourced=sourced)
+    if request.from_source:  # the router fills the data from the source first; nothing else may ask for it
+        raise ValidationFailed("from_source is taken by POST /licenses only, not in batches.")
     data = validated_data(license_type, request.holder, request.data)
     valid_from, valid_until = _validity(license_type, request, now)
     signer = keyring.signer_for(session, department.id)

@@ -1,4 +1,8 @@
-"""Issue from source: a license's data pulled through the exchange (granted, audited) instead of from the caller."""
+"""Issue from source: a license's data pulled through the exchange (granted, audited) instead of from the caller.
+
+A license type with `from_source` is issued only this way: hub.licenses.service refuses the caller's own data for
+it (`issued_from_source_only`) on every path, POST /licenses, batches and re-issue alike.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from hub.core.errors import HubError, ValidationFailed
 from hub.exchange.models import ExchangeQuery
 from hub.exchange.service import query_source
 from hub.licenses.models import LicenseIssue
+from hub.licenses.service import IssuedFromSourceOnly
 from hub.licenses.types import LicenseType
 
 
@@ -21,8 +26,13 @@ class SourceRefusesIssuance(HubError):
 
 
 async def data_from_source(session: Session, request: LicenseIssue, *, types: dict[str, LicenseType],
-                           principal: Principal, connections, receipts, pepper: bytes, now: datetime) -> LicenseIssue:
-    """Fill the request's data from the type's source; refuse when the source has no record or forbids it."""
+                           principal: Principal, connections, receipts, pepper: bytes, now: datetime,
+                           detail: str | None = None) -> LicenseIssue:
+    """Fill the request's data from the type's source; refuse when the source has no record or forbids it.
+
+    The query states the type's `from_source.purpose` and, as its detail, what it is for (default: 签发 + the
+    type's name).
+    """
     license_type = types.get(request.type)
     if license_type is None:
         raise ValidationFailed(f"Unknown license type {request.type!r}: see GET /license-types.")
@@ -30,9 +40,11 @@ async def data_from_source(session: Session, request: LicenseIssue, *, types: di
     if binding is None:
         raise ValidationFailed(f"License type {license_type.code} does not take its data from a source.")
     if request.data:
-        raise ValidationFailed("With from_source the data comes from the source: leave `data` empty.")
+        raise IssuedFromSourceOnly(f"{license_type.name} takes its data from {binding.source} only: leave `data` "
+                                   "empty.", source=binding.source)
     wanted = sorted(set(binding.fields.values()) | set(binding.require))
-    query = ExchangeQuery(subject=request.holder.id, fields=wanted, purpose=binding.purpose)
+    query = ExchangeQuery(subject=request.holder.id, fields=wanted, purpose=binding.purpose,
+                          detail=(detail or f"签发{license_type.name}")[:200])
     answer = await query_source(session, binding.source, query, principal=principal, connections=connections,
                                 receipts=receipts, pepper=pepper, now=now)
     if not answer.found:
