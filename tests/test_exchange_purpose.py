@@ -191,3 +191,27 @@ def test_a_source_bound_license_type_states_a_purpose_its_issuers_are_granted_in
             granted = {f for code, source, fields, purpose, _ in DEMO_GRANTS
                        if (code, source, purpose) == (issuer, binding.source, binding.purpose) for f in fields}
             assert owners[binding.source] == issuer or needed <= granted, (license_type.code, issuer)
+
+
+def test_each_granted_purpose_is_answered_from_the_workers_cache(hub, departments, household, person):
+    """One read of a department's grants on a source serves every purpose it holds: no grant read per query."""
+    market = departments["market"]
+    purposes = [ENTERPRISE, "个体工商户登记：核验经营者身份"]
+    for purpose in purposes:
+        _granted(hub, departments, "market", ["name"], purpose)
+        assert _query(hub, market, person.resident_id, ["name"], purpose).status_code == 200
+    statements: list[str] = []
+    engine = hub.app.state.engine
+
+    def seen(conn, cursor, statement, *args) -> None:
+        statements.append(statement.lower())
+
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for purpose in purposes * 3:
+            assert _query(hub, market, person.resident_id, ["name"], purpose).status_code == 200
+        assert _query(hub, market, person.resident_id, ["name"], "随便看看").status_code == 403
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    grant_reads = [s for s in statements if "join grants" in s]  # the query path's read of a source's grants
+    assert len(grant_reads) == 1, grant_reads  # the refusal's: it rereads, so a grant approved meanwhile counts

@@ -2,12 +2,13 @@
 
 A query is answered only for a purpose one of the requester's approved grants on the source states (after the same
 normalisation), and only with the fields the grants for that purpose cover; the owner reads its own source for any
-purpose. The route's path (ExchangeDesk) keeps the event loop free of the database in the common case: what a
-department may read of a source, by purpose, is cached per worker under the registry generation it was read at, the
-audit entry is
-appended by the group-commit AuditWriter, and inside that write the generation is compared again, so a grant
-revoked a moment ago stops the query there and then. Refusals, consent checks and cache misses read the database
-in the thread pool.
+purpose.
+
+The route's path (ExchangeDesk) keeps the event loop free of the database in the common case: what a department
+may read of a source is cached per worker under the registry generation it was read at (its grants by purpose, so
+one read serves every purpose), the audit entry is appended by the group-commit AuditWriter, and inside that write
+the generation is compared again, so a grant revoked a moment ago stops the query there and then. Refusals, consent
+checks and cache misses read the database in the thread pool.
 """
 
 from __future__ import annotations
@@ -187,8 +188,8 @@ def plan_query(access: SourceAccess, requester: DepartmentView, query: ExchangeQ
     connector = connections.get(access.id, access.connector_type, access.connector_config)
     return QueryPlan(source_id=access.id, source_name=access.name, requester_id=requester.id,
                      requester_code=requester.code, requester_name=requester.name, subject_key=access.subject_key,
-                     purpose=query.purpose, fields=fields, withheld=tuple(f for f in query.fields if f not in allowed), sensitive=sensitive,
-                     owner=owner, connector=connector, generation=generation)
+                     purpose=query.purpose, fields=fields, withheld=tuple(f for f in query.fields if f not in allowed),
+                     sensitive=sensitive, owner=owner, connector=connector, generation=generation)
 
 
 def _refusal(access: SourceAccess, requester: DepartmentView, purpose: str, now: datetime) -> HubError:
@@ -233,8 +234,8 @@ def answer_and_event(plan: QueryPlan, query: ExchangeQuery, found: dict | None) 
     event = AuditEvent(kind="exchange.query", actor=plan.requester_code, subject=query.subject, data={
         "requester_code": plan.requester_code, "requester_name": plan.requester_name, "source_id": plan.source_id,
         "source_name": plan.source_name, "fields": list(plan.fields), "purpose": query.purpose,
-        "detail": query.detail, "found": answer is not None, "request_hash": request_hash, "response_hash": response_hash,
-        "subject_masked": mask_identity(plan.subject_key, query.subject)})
+        "detail": query.detail, "found": answer is not None, "request_hash": request_hash,
+        "response_hash": response_hash, "subject_masked": mask_identity(plan.subject_key, query.subject)})
     return answer, event
 
 

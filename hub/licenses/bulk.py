@@ -32,10 +32,10 @@ from hub.licenses.service import (
     _validity,
     license_event,
     request_hash,
-    require_source_path,
     reserve_serials,
     validated_data,
 )
+from hub.licenses.sourcing import require_source_path
 from hub.licenses.tables import IdempotencyRecord, License, LicenseEvent
 from hub.licenses.types import LicenseType
 from hub.registry.service import get_department

@@ -18,15 +18,8 @@ from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, NotFound
 from hub.licenses.artifacts import Artifacts
 from hub.licenses.models import Holder, LicenseIssue, ReissueRequest
-from hub.licenses.service import (
-    IssuedFromSourceOnly,
-    _validity,
-    create_version,
-    get_license,
-    record_event,
-    validated_data,
-)
-from hub.licenses.sourcing import data_from_source
+from hub.licenses.service import _validity, create_version, get_license, record_event, validated_data
+from hub.licenses.sourcing import IssuedFromSourceOnly, data_from_source
 from hub.licenses.tables import License, LicenseEvent
 from hub.licenses.types import LicenseType
 from hub.registry.service import get_department

@@ -20,6 +20,7 @@ from hub.core.idempotency import IdempotencyConflict  # re-exported: batches imp
 from hub.core.ids import is_valid_credit_code, is_valid_resident_id, mask_identity
 from hub.licenses.artifacts import Artifacts
 from hub.licenses.models import Holder, IssuerOut, LicenseIssue, LicenseLinks, LicenseOut
+from hub.licenses.sourcing import require_source_path
 from hub.licenses.tables import IdempotencyRecord, License, LicenseEvent, SerialCounter
 from hub.licenses.types import LicenseDataError, LicenseType, validate_license_data
 from hub.licenses.vc import license_credential, sign_vc_jwt
@@ -45,19 +46,6 @@ class InvalidLicenseData(ValidationFailed):
 
 class NotAllowedIssuer(Forbidden):
     code, title = "issuer_not_allowed", "This department may not issue this license type"
-
-
-class IssuedFromSourceOnly(ValidationFailed):
-    code, title = "issued_from_source_only", "This license type is issued only with data read from its source"
-
-
-def require_source_path(license_type: LicenseType, *, sourced: bool) -> None:
-    """Refuse the caller's own data for a type bound to a source: its data comes from the source or not at all."""
-    if license_type.from_source is not None and not sourced:
-        raise IssuedFromSourceOnly(
-            f"{license_type.name} is issued only with the data its source ({license_type.from_source.source}) "
-            "holds: send POST /licenses with \"from_source\": true and no data.",
-            source=license_type.from_source.source)
 
 
 def request_hash(request: LicenseIssue) -> str:

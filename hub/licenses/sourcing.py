@@ -1,6 +1,6 @@
 """Issue from source: a license's data pulled through the exchange (granted, audited) instead of from the caller.
 
-A license type with `from_source` is issued only this way: hub.licenses.service refuses the caller's own data for
+A license type with `from_source` is issued only this way: `require_source_path` refuses the caller's own data for
 it (`issued_from_source_only`) on every path, POST /licenses, batches and re-issue alike.
 """
 
@@ -17,12 +17,24 @@ from hub.core.errors import HubError, ValidationFailed
 from hub.exchange.models import ExchangeQuery
 from hub.exchange.service import query_source
 from hub.licenses.models import LicenseIssue
-from hub.licenses.service import IssuedFromSourceOnly
 from hub.licenses.types import LicenseType
+
+
+class IssuedFromSourceOnly(ValidationFailed):
+    code, title = "issued_from_source_only", "This license type is issued only with data read from its source"
 
 
 class SourceRefusesIssuance(HubError):
     status, code, title = 422, "source_refuses_issuance", "The source's record does not allow this license"
+
+
+def require_source_path(license_type: LicenseType, *, sourced: bool) -> None:
+    """Refuse the caller's own data for a type bound to a source: its data comes from the source or not at all."""
+    if license_type.from_source is not None and not sourced:
+        raise IssuedFromSourceOnly(
+            f"{license_type.name} is issued only with the data its source ({license_type.from_source.source}) "
+            "holds: send POST /licenses with \"from_source\": true and no data.",
+            source=license_type.from_source.source)
 
 
 async def data_from_source(session: Session, request: LicenseIssue, *, types: dict[str, LicenseType],
