@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from datetime import date
@@ -18,6 +19,7 @@ from hub.demo_sources import load_demo_sources
 from hub.licenses.models import Holder, LicenseIssue
 from hub.licenses.qrimage import make_qr
 from hub.licenses.service import issue_license
+from hub.licenses.sourcing import data_from_source
 from hub.main import create_app
 from hub.auth import clients
 from hub.registry import service as registry
@@ -61,7 +63,10 @@ def company(index: int) -> Holder:
 
 
 def demo_licenses() -> list[tuple[str, LicenseIssue]]:
-    """Twenty licenses across the five types, as (department code, request)."""
+    """Twenty licenses across the five types, as (department code, request).
+
+    The no-wage-arrears proofs are issued from the social-security source (`from_source`), as the type requires.
+    """
     items: list[tuple[str, LicenseIssue]] = []
     for i in range(5):
         items.append((DEPARTMENTS[0][0], LicenseIssue(type=BUSINESS, holder=company(i), data={
@@ -81,8 +86,7 @@ def demo_licenses() -> list[tuple[str, LicenseIssue]]:
         items.append((DEPARTMENTS[4][0], LicenseIssue(type=NO_CRIME, holder=person(i + 6), data={
             "purpose": "入职审查", "checked_on": "2026-11-20"})))
     for i in range(3):
-        items.append((DEPARTMENTS[3][0], LicenseIssue(type=NO_ARREARS, holder=company(i), data={
-            "period_start": "2026-01-01", "period_end": "2026-10-31", "employees": 40 + i * 15})))
+        items.append((DEPARTMENTS[3][0], LicenseIssue(type=NO_ARREARS, holder=company(i), from_source=True)))
     return items
 
 
@@ -98,25 +102,39 @@ def load_demo(settings: Settings, *, console: Console) -> DemoSummary:
                        "departments": {}}
         for code, name, key in DEPARTMENTS:
             credentials["departments"][key] = _department(session, code, name, known, key, state)
-    issued = 0
-    sample = ""
-    by_code = {d["code"]: d for d in credentials["departments"].values()}
-    for n, (code, request) in enumerate(demo_licenses()):
-        with state.session_factory.begin() as session:
-            dept = by_code[code]
-            principal = Principal(client_id=dept["client_id"], role="department", department_id=dept["id"],
-                                  scopes=frozenset({"licenses:issue"}))
-            row, created = issue_license(session, request, principal=principal, types=state.license_types,
-                                         keyring=state.keyring, artifacts=state.artifacts,
-                                         idempotency_key=f"demo-{n}", now=state.clock())
-            issued += created
-            sample = sample or row.qr_text
     write_secret_json(path, credentials)
-    console.print(f"Demo: {len(DEPARTMENTS)} departments, {len(demo_licenses())} licenses ({issued} new).")
+    # Sources first: the social-security database they read must exist before licenses are issued from it.
     sources = load_demo_sources(state, settings, console=console)
     console.print(f"Demo: {sources.sources} data sources in the catalogue.")
+    by_code = {d["code"]: d for d in credentials["departments"].values()}
+    issued, sample = asyncio.run(_issue_demo_licenses(state, by_code))
+    console.print(f"Demo: {len(DEPARTMENTS)} departments, {len(demo_licenses())} licenses ({issued} new).")
     _print_qr(console, sample)
     return DemoSummary(credentials_path=path, licenses=len(demo_licenses()), sample_qr=sample)
+
+
+async def _issue_demo_licenses(state, by_code: dict[str, dict]) -> tuple[int, str]:
+    """Issue the demo licenses (idempotent); returns how many are new and the first one's QR text."""
+    issued, sample = 0, ""
+    try:
+        for n, (code, request) in enumerate(demo_licenses()):
+            dept = by_code[code]
+            principal = Principal(client_id=dept["client_id"], role="department", department_id=dept["id"],
+                                  scopes=frozenset({"licenses:issue", "exchange:query"}))
+            sourced = request.from_source
+            with state.session_factory.begin() as session:
+                if sourced:  # through the exchange: granted, audited, refused for an employer in arrears
+                    request = await data_from_source(session, request, types=state.license_types,
+                                                     principal=principal, connections=state.connections,
+                                                     receipts=state.receipts, pepper=state.pepper, now=state.clock())
+                row, created = issue_license(session, request, principal=principal, types=state.license_types,
+                                             keyring=state.keyring, artifacts=state.artifacts,
+                                             idempotency_key=f"demo-{n}", now=state.clock(), sourced=sourced)
+            issued += created
+            sample = sample or row.qr_text
+    finally:
+        await state.connections.aclose()
+    return issued, sample
 
 
 def _department(session: Session, code: str, name: str, known: dict, key: str, state) -> dict:

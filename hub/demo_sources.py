@@ -30,10 +30,13 @@ from hub.registry.tables import Grant, Source
 from hub.auth.tokens import Principal
 
 MARRIAGE_ROWS = 100_000
-# (requesting department code, source, fields, purpose, legal basis): what the demo's counters rely on.
+# (requesting department code, source, fields, purpose, legal basis): what the demo's counters rely on. A query is
+# answered only when it states one of these purposes exactly (the owner reads its own sources for any purpose).
 DEMO_GRANTS = [
     ("11990100MB0000027F", "household.residents", ["name", "gender", "birth_date", "address"],
      "婚姻登记核验当事人户籍信息", "《婚姻登记条例》第五条"),
+    ("11990100MB0000019L", "household.residents", ["name", "birth_date"],
+     "企业设立登记：核验法定代表人户籍信息", "《中华人民共和国市场主体登记管理条例》"),
     ("11990100MB0000035A", "civil.marriage", ["name", "marital_status", "registered_on"],
      "不动产登记核验婚姻状况", "《不动产登记暂行条例实施细则》第十一条"),
     ("11990100MB0000019L", "social_security.insured", ["name", "insured_status", "employer_name"],
@@ -108,7 +111,8 @@ def _demo_grants(session: Session, *, pepper: bytes, now: datetime) -> None:
         requester = find_department_by_code(session, code)
         if requester is None or session.get(Source, source_id) is None:
             continue
-        if session.scalar(select(Grant.id).where(Grant.requester_id == requester.id, Grant.source_id == source_id)):
+        if session.scalar(select(Grant.id).where(Grant.requester_id == requester.id, Grant.source_id == source_id,
+                                                 Grant.purpose == purpose)):
             continue
         principal = Principal(client_id="demo", role="department", department_id=requester.id, scopes=frozenset())
         grant, _ = grant_service.request_grant(session, GrantCreate(source=source_id, fields=fields, purpose=purpose,

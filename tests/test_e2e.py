@@ -81,11 +81,16 @@ def test_demo_is_idempotent_and_the_served_hub_verifies_its_licenses(tmp_path):
         assert conn.execute(text("SELECT count(*) FROM departments")).scalar() == 5
         rules = set(conn.execute(text("SELECT d.code, r.target FROM egress_rules r JOIN departments d "
                                       "ON d.id = r.department_id")).all())
+        proofs = conn.execute(text("SELECT holder_id, data FROM licenses WHERE type_code = :code"),
+                              {"code": NO_ARREARS}).all()
+        sourced = conn.execute(text("SELECT count(*) FROM audit_entries WHERE kind = 'exchange.query' "
+                                    "AND data LIKE '%social_security.employers%'")).scalar()
     engine.dispose()
     social = (tmp_path / "var" / "sqlite-sources" / "social_security.db").resolve()
     household = f"http://127.0.0.1:{env['HUB_DEMO_HOUSEHOLD_PORT']}"
     assert rules == {("11990100MB00000435", household),  # exactly the demo systems, where the settings put them
                      ("11990100MB00000510", f"sqlite:///{social}")}
+    _assert_issued_from_the_source(social, proofs, sourced)
     sample = next(line for line in second.stdout.splitlines() if line.startswith("HUB1:"))
     served = subprocess.Popen([sys.executable, "-m", "hub.cli", "serve", "--port", str(port), "--demo-systems"],
                               env=env | {"HUB_DEMO_IDENTITY": "true"}, cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -109,6 +114,17 @@ def test_demo_is_idempotent_and_the_served_hub_verifies_its_licenses(tmp_path):
         served.wait(timeout=10)
 
 
+def _assert_issued_from_the_source(social_db: Path, proofs: list, sourced: int) -> None:
+    """The demo's no-wage-arrears proofs hold what the social-security source says, read through the exchange."""
+    engine = create_engine(f"sqlite:///{social_db}")
+    with engine.connect() as conn:
+        employees = dict(conn.execute(text("SELECT credit_code, insured_employees FROM employers")).all())
+    engine.dispose()
+    assert len(proofs) == 3 and sourced >= 3
+    for holder_id, data in proofs:
+        assert json.loads(data)["employees"] == employees[holder_id]
+
+
 def _demo_exchange(http: httpx.Client, credentials: dict) -> None:
     """The demo's sources answer through the exchange: REST (户籍), bulk-imported (婚姻) and SQL (社保) for issuance."""
     def headers(key: str) -> dict:
@@ -123,12 +139,17 @@ def _demo_exchange(http: httpx.Client, credentials: dict) -> None:
     deadline = time.monotonic() + 20  # the household registry starts beside the hub
     while True:
         answer = http.post("/exchange/household.residents/query", headers=headers("civil_affairs"), json={
-            "subject": citizen.id, "fields": ["name", "address"], "purpose": "婚姻登记核验户籍"})
+            "subject": citizen.id, "fields": ["name", "address"], "purpose": "婚姻登记核验当事人户籍信息"})
         if answer.status_code != 502 or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     assert answer.status_code == 200, answer.text
     assert answer.json()["record"]["name"] == citizen.name
+    for purpose, status in (("企业设立登记：核验法定代表人户籍信息", 200), ("随便看看", 403), ("x", 403)):
+        stated = http.post("/exchange/household.residents/query", headers=headers("market"), json={
+            "subject": citizen.id, "fields": ["name"], "purpose": purpose})
+        assert stated.status_code == status, stated.text
+    assert stated.json()["type"] == "urn:hub:problem:purpose_not_granted"
     married = http.post("/exchange/civil.marriage/query", headers=headers("natural_resources"), json={
         "subject": citizen.id, "fields": ["marital_status"], "purpose": "不动产登记核验婚姻状况"})
     assert married.json()["record"] == {"marital_status": "已婚"}, married.text

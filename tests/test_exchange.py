@@ -53,7 +53,7 @@ def _audit_count(hub) -> int:
 
 
 def _grant(hub, department, fields, source="household.residents") -> dict:
-    response = hub.client.post("/grants", json={"source": source, "fields": fields, "purpose": "婚姻登记核验户籍",
+    response = hub.client.post("/grants", json={"source": source, "fields": fields, "purpose": PURPOSE,
                                                 "legal_basis": "《婚姻登记条例》第五条"}, headers=bearer(hub, department))
     assert response.status_code == 201, response.text
     return response.json()
@@ -134,7 +134,7 @@ def test_receipt_is_signed_by_the_hub_and_binds_request_and_response(hub, depart
     assert claims["requester"] == departments["market"]["code"] and claims["purpose"] == PURPOSE
     assert claims["response_hash"] == digest({"found": True, "record": answer["record"]})
     assert claims["request_hash"] == digest({"source": "household.residents", "subject": person.resident_id,
-                                             "fields": ["name"], "purpose": PURPOSE, "consent": None,
+                                             "fields": ["name"], "purpose": PURPOSE, "detail": None, "consent": None,
                                              "requester": departments["market"]["code"]})
     assert claims["audit_leaf"] == answer["audit"]["leaf_hash"]
     tampered = answer["receipt"][:-4] + ("AAAA" if not answer["receipt"].endswith("AAAA") else "BBBB")

@@ -55,7 +55,7 @@ def test_imported_records_answer_exchange_queries(hub, departments, marriage):
         row = next(r for r in list(csv.reader(handle))[1:] if r[2] == "已婚")
     land = departments["land"]
     grant = hub.client.post("/grants", json={"source": "civil.marriage", "fields": ["marital_status"],
-                                             "purpose": "不动产登记", "legal_basis": "细则第十一条"},
+                                             "purpose": "不动产登记核验婚姻状况", "legal_basis": "细则第十一条"},
                             headers=bearer(hub, land)).json()
     hub.client.post(f"/grants/{grant['id']}/approve", headers=bearer(hub, departments["civil"]))
     answer = hub.client.post("/exchange/civil.marriage/query", headers=bearer(hub, land), json={

@@ -35,6 +35,7 @@ class AccessLogItem(BaseModel):
     source_name: str | None
     fields: list[str]
     purpose: str | None
+    detail: str | None = Field(default=None, description="the reference the requester gave, e.g. 案件编号")
     seq: int = Field(description="Position in the log; pass as `before` for the next page")
     entry_id: str
     leaf_hash: str = Field(description="base64; ask /audit/entries/{entry_id}/proof for its inclusion proof")

@@ -133,7 +133,7 @@ def _access_item(row: AuditEntry) -> AccessLogItem:
     return AccessLogItem(
         time=rfc3339(row.created_at), requester_name=_text(data, "requester_name"),
         requester_code=_text(data, "requester_code"), source_id=_text(data, "source_id"),
-        source_name=_text(data, "source_name"), purpose=_text(data, "purpose"),
+        source_name=_text(data, "source_name"), purpose=_text(data, "purpose"), detail=_text(data, "detail"),
         fields=[str(f) for f in fields] if isinstance(fields, list) else [],
         seq=row.seq, entry_id=row.id, leaf_hash=b64(row.leaf_hash))
 

@@ -15,7 +15,7 @@ from hub.core.idempotency import create_once
 from hub.core.ids import is_valid_resident_id, mask_resident_id
 from hub.exchange.models import ConsentCreate, ConsentOut
 from hub.exchange.tables import Consent
-from hub.registry.source_models import Owner
+from hub.registry.source_models import Owner, normalise_purpose
 from hub.registry.sources import get_source, require_department
 from hub.registry.tables import Department, Source
 
@@ -99,7 +99,7 @@ def valid_consent(session: Session, consent_id: str | None, *, requester_id: str
         return "the consent was given for another source or citizen"
     if consent.status != "approved" or _expired(consent, now):
         return f"the consent is {effective_status(consent, now)}"
-    if consent.purpose != purpose:
+    if normalise_purpose(consent.purpose) != purpose:  # the query's purpose is normalised by its model
         return "the consent was given for another purpose"
     if not fields <= set(consent.fields):
         return f"the consent does not cover {', '.join(sorted(fields - set(consent.fields)))}"

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hub.core.text import Line
-from hub.registry.source_models import Owner
+from hub.registry.source_models import Owner, Purpose
 
 FIELD_NAME = r"^[a-z][a-z0-9_]{0,63}$"
 
@@ -18,7 +18,12 @@ class ExchangeQuery(BaseModel):
 
     subject: str = Field(min_length=1, max_length=32, description="公民身份号码 or 统一社会信用代码")
     fields: list[str] = Field(min_length=1, max_length=200)
-    purpose: Line = Field(max_length=200, description="用证事由 (required, ≤ 200 characters)")
+    purpose: Purpose = Field(description="用证事由 (required, ≤ 200 characters): exactly a purpose the requester's "
+                                         "grant on the source was approved for")
+    detail: Line | None = Field(default=None, max_length=200,
+                                description="optional reference of the case, e.g. 案件编号 or 业务流水号 (≤ 200 "
+                                            "characters): kept in the audit log, the receipt and the citizen's "
+                                            "access log")
     consent: str | None = Field(default=None, min_length=1, max_length=32,
                                 description="id of the citizen's consent, needed for sensitive personal fields")
 
@@ -51,7 +56,7 @@ class ConsentCreate(BaseModel):
     subject: str = Field(min_length=18, max_length=18, description="the citizen's resident id")
     source: str = Field(min_length=1, max_length=64)
     fields: list[str] = Field(min_length=1, max_length=200)
-    purpose: Line = Field(max_length=200)
+    purpose: Purpose = Field(description="the purpose the queries will state")
     valid_days: int = Field(default=30, ge=1, le=365)
 
 

@@ -1,10 +1,14 @@
 """The exchange query: authorise against grants and consent, fetch through the connector, audit, sign a receipt.
 
+A query is answered only for a purpose one of the requester's approved grants on the source states (after the same
+normalisation), and only with the fields the grants for that purpose cover; the owner reads its own source for any
+purpose.
+
 The route's path (ExchangeDesk) keeps the event loop free of the database in the common case: what a department
-may read of a source is cached per worker under the registry generation it was read at, the audit entry is
-appended by the group-commit AuditWriter, and inside that write the generation is compared again, so a grant
-revoked a moment ago stops the query there and then. Refusals, consent checks and cache misses read the database
-in the thread pool.
+may read of a source is cached per worker under the registry generation it was read at (its grants by purpose, so
+one read serves every purpose), the audit entry is appended by the group-commit AuditWriter, and inside that write
+the generation is compared again, so a grant revoked a moment ago stops the query there and then. Refusals, consent
+checks and cache misses read the database in the thread pool.
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ class GrantRequired(HubError):
     status, code, title = 403, "grant_required", "No grant covers this query"
 
 
+class PurposeNotGranted(HubError):
+    status, code, title = 403, "purpose_not_granted", "No grant on this source was approved for this purpose"
+
+
 class ConsentRequired(HubError):
     status, code, title = 403, "consent_required", "The citizen's consent is needed for sensitive personal fields"
 
@@ -51,6 +59,7 @@ class QueryPlan:
     requester_code: str
     requester_name: str
     subject_key: str
+    purpose: str
     fields: tuple[str, ...]
     withheld: tuple[str, ...]
     sensitive: frozenset[str]
@@ -130,7 +139,7 @@ class ExchangeDesk:
         access: SourceAccess = info[key]
         if access.egress.pending:
             raise _pending(access)
-        allowed = allowed_fields(access, plan.requester_id, now)
+        allowed = allowed_fields(access, plan.requester_id, now, plan.purpose)
         if not set(plan.fields) <= allowed:
             raise GrantRequired(f"The grant on {plan.source_id} changed while the query ran: its answer is "
                                 "withheld. Check the grant with GET /grants.", source=plan.source_id)
@@ -158,13 +167,14 @@ def authorise_query(session: Session, source_id: str, query: ExchangeQuery, *, p
     return plan
 
 
-def allowed_fields(access: SourceAccess, requester_id: str, now: datetime) -> frozenset[str]:
-    """The fields a department may read of a source now: all of its own; of others', what live grants cover."""
+def allowed_fields(access: SourceAccess, requester_id: str, now: datetime, purpose: str) -> frozenset[str]:
+    """The fields a department may read of a source now, for a purpose: all of its own (whatever the purpose); of
+    others', what its live grants approved for exactly this purpose cover."""
     if access.department_id == requester_id:
         return frozenset(f["name"] for f in access.fields)
     if access.sharing_class == "not_shared":
         return frozenset()
-    return access.granted_at(now)
+    return access.granted_at(now, purpose)
 
 
 def plan_query(access: SourceAccess, requester: DepartmentView, query: ExchangeQuery, *, connections: Connections,
@@ -178,19 +188,31 @@ def plan_query(access: SourceAccess, requester: DepartmentView, query: ExchangeQ
     owner = access.department_id == requester.id
     if not owner and access.sharing_class == "not_shared":
         raise SourceNotShared(f"{access.name} ({access.id}) is not shared with other departments.")
-    allowed = allowed_fields(access, requester.id, now)
+    allowed = allowed_fields(access, requester.id, now, query.purpose)
     fields = tuple(f for f in query.fields if f in allowed)
     if not fields:
-        raise GrantRequired(f"No live grant lets {requester.name} read these fields of {access.id}: "
-                            "request one with POST /grants.", source=access.id)
+        raise _refusal(access, requester, query.purpose, now)
     sensitive = frozenset(f for f in fields if defined[f]["sensitivity"] == "sensitive_personal")
     if access.egress.pending:
         raise _pending(access)
     connector = connections.get(access.id, access.connector_type, access.connector_config, access.egress.approved)
     return QueryPlan(source_id=access.id, source_name=access.name, requester_id=requester.id,
                      requester_code=requester.code, requester_name=requester.name, subject_key=access.subject_key,
-                     fields=fields, withheld=tuple(f for f in query.fields if f not in allowed), sensitive=sensitive,
-                     owner=owner, connector=connector, generation=generation)
+                     purpose=query.purpose, fields=fields, withheld=tuple(f for f in query.fields if f not in allowed),
+                     sensitive=sensitive, owner=owner, connector=connector, generation=generation)
+
+
+def _refusal(access: SourceAccess, requester: DepartmentView, purpose: str, now: datetime) -> HubError:
+    """Why nothing may be read: no grant for this purpose (naming the purposes held), or none for these fields."""
+    held = access.purposes_at(now)
+    if held and purpose not in held:
+        listed = "; ".join(f"「{p}」" for p in held)
+        return PurposeNotGranted(
+            f"{requester.name} holds no grant on {access.id} for the purpose 「{purpose}」. Its grants there were "
+            f"approved for: {listed}. State one of these exactly, or ask for a grant for this purpose with "
+            "POST /grants.", source=access.id, granted_purposes=held)
+    return GrantRequired(f"No live grant lets {requester.name} read these fields of {access.id} for the purpose "
+                         f"「{purpose}」: request one with POST /grants.", source=access.id)
 
 
 def _pending(access: SourceAccess) -> SourcePendingReview:
@@ -221,13 +243,14 @@ def answer_and_event(plan: QueryPlan, query: ExchangeQuery, found: dict | None) 
     """Keep only the planned fields of what the source found; describe the exchange for the audit log."""
     answer = None if found is None else {f: found[f] for f in plan.fields if f in found}
     request_hash = digest({"source": plan.source_id, "subject": query.subject, "fields": list(query.fields),
-                           "purpose": query.purpose, "consent": query.consent, "requester": plan.requester_code})
+                           "purpose": query.purpose, "detail": query.detail, "consent": query.consent,
+                           "requester": plan.requester_code})
     response_hash = digest({"found": answer is not None, "record": answer})
     event = AuditEvent(kind="exchange.query", actor=plan.requester_code, subject=query.subject, data={
         "requester_code": plan.requester_code, "requester_name": plan.requester_name, "source_id": plan.source_id,
         "source_name": plan.source_name, "fields": list(plan.fields), "purpose": query.purpose,
-        "found": answer is not None, "request_hash": request_hash, "response_hash": response_hash,
-        "subject_masked": mask_identity(plan.subject_key, query.subject)})
+        "detail": query.detail, "found": answer is not None, "request_hash": request_hash,
+        "response_hash": response_hash, "subject_masked": mask_identity(plan.subject_key, query.subject)})
     return answer, event
 
 
@@ -235,7 +258,8 @@ def finish_answer(answer: dict | None, plan: QueryPlan, query: ExchangeQuery, ev
                   receipts: ReceiptSigner, now: datetime) -> ExchangeAnswer:
     """Sign the receipt over the audited exchange (the entry's hashes) and build the answer."""
     receipt = receipts.sign({"jti": ref.id, "requester": plan.requester_code, "source": plan.source_id,
-                             "purpose": query.purpose, "request_hash": event.data["request_hash"],
+                             "purpose": query.purpose, "detail": query.detail,
+                             "request_hash": event.data["request_hash"],
                              "response_hash": event.data["response_hash"], "audit_leaf": ref.leaf_hash}, now=now)
     return ExchangeAnswer(source=plan.source_id, subject=mask_identity(plan.subject_key, query.subject),
                           found=answer is not None, record=answer, withheld=list(plan.withheld), receipt=receipt,

@@ -36,6 +36,7 @@ from hub.licenses.service import (
     reserve_serials,
     validated_data,
 )
+from hub.licenses.sourcing import require_source_path
 from hub.licenses.tables import IdempotencyRecord, License, LicenseEvent
 from hub.licenses.types import LicenseType
 from hub.registry.service import get_department
@@ -127,14 +128,19 @@ def _replays(session: Session, client_id: str, keys: list[str]) -> dict[str, tup
 
 def _checked(position: int, request: LicenseIssue, key: str | None, digest: str, department,
              types: dict[str, LicenseType], now: datetime) -> _Pending:
-    """Run issue_license's checks, in its order; raise the first failing one's error."""
-    if request.from_source:
-        raise ValidationFailed("from_source is taken by POST /licenses only, not in batches.")
+    """Run issue_license's checks, in its order; raise the first failing one's error.
+
+    A type bound to a source is refused (issued_from_source_only): a batch carries the caller's data, and its
+    licenses are issued one by one with POST /licenses and from_source.
+    """
     license_type = types.get(request.type)
     if license_type is None:
         raise UnknownLicenseType(f"No license type with code {request.type}.")
     if department.code not in license_type.issuers:
         raise NotAllowedIssuer(f"{department.name} may not issue {license_type.name}.")
+    require_source_path(license_type, sourced=False)
+    if request.from_source:
+        raise ValidationFailed("from_source is taken by POST /licenses only, not in batches.")
     data = validated_data(license_type, request.holder, request.data, today=local_date(now))
     valid_from, valid_until = _validity(license_type, request, now)
     return _Pending(position, request, key, digest, license_type, data, valid_from, valid_until)

@@ -1,16 +1,23 @@
-"""Suspend, reinstate, revoke and re-issue licenses; every change is recorded with who, when and why."""
+"""Suspend, reinstate, revoke and re-issue licenses; every change is recorded with who, when and why.
+
+A license of a type bound to a source (`from_source`) is re-issued with its data read again from the source, never
+with the caller's: a re-issue re-checks what the source says today (an employer now in wage arrears gets no new
+version, and the old one stays as it was).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, NotFound
 from hub.licenses.artifacts import Artifacts
-from hub.licenses.models import ReissueRequest
+from hub.licenses.models import LicenseIssue, ReissueRequest
 from hub.licenses.service import (
     _stored_holder,
     _validity,
@@ -20,6 +27,7 @@ from hub.licenses.service import (
     record_event,
     validated_data,
 )
+from hub.licenses.sourcing import IssuedFromSourceOnly, data_from_source
 from hub.licenses.tables import License, LicenseEvent
 from hub.licenses.types import LicenseType
 from hub.registry.service import get_department
@@ -65,17 +73,55 @@ def _flip(session: Session, row: License, purpose: str, value: bool, now: dateti
                    purpose=purpose, value=value, now=now)
 
 
-def reissue_license(session: Session, identifier: str, request: ReissueRequest, *, principal: Principal,
-                    types: dict[str, LicenseType], keyring: KeyRing, artifacts: Artifacts, now: datetime) -> License:
-    """Issue version + 1 with changed data; the old version is revoked as superseded and points to it."""
+async def reissue(session: Session, identifier: str, request: ReissueRequest, *, principal: Principal,
+                  types: dict[str, LicenseType], keyring: KeyRing, artifacts: Artifacts, connections, receipts,
+                  pepper: bytes, now: datetime) -> License:
+    """Re-issue a license; for a type bound to a source, read the source again first (in the same transaction)."""
+    old, license_type = await run_in_threadpool(reissue_target, session, identifier, request, principal=principal,
+                                                types=types)
+    sourced = None
+    if license_type.from_source is not None:
+        holder = _stored_holder(old)
+        fresh = await data_from_source(session, LicenseIssue(type=old.type_code, holder=holder, from_source=True),
+                                       types=types, principal=principal, connections=connections,
+                                       receipts=receipts, pepper=pepper, now=now,
+                                       detail=f"换发{license_type.name} {old.identifier}")
+        sourced = fresh.data
+    return await run_in_threadpool(partial(reissue_license, session, identifier, request, principal=principal,
+                                           types=types, keyring=keyring, artifacts=artifacts, now=now,
+                                           sourced=sourced))
+
+
+def reissue_target(session: Session, identifier: str, request: ReissueRequest, *, principal: Principal,
+                   types: dict[str, LicenseType]) -> tuple[License, LicenseType]:
+    """The caller's license to re-issue and its type; refused when it cannot be re-issued as asked."""
     old = _own_license(session, identifier, principal)
     if old.status == "revoked":
         raise InvalidTransition("A revoked license cannot be re-issued.", license_status=old.status)
     license_type = types.get(old.type_code)
     if license_type is None or old.version >= 999:
         raise Conflict("This license can no longer be re-issued.")
+    if license_type.from_source is not None and request.data:
+        raise IssuedFromSourceOnly(f"{license_type.name} is re-issued with its data read again from "
+                                   f"{license_type.from_source.source}: send no data.",
+                                   source=license_type.from_source.source)
+    return old, license_type
+
+
+def reissue_license(session: Session, identifier: str, request: ReissueRequest, *, principal: Principal,
+                    types: dict[str, LicenseType], keyring: KeyRing, artifacts: Artifacts, now: datetime,
+                    sourced: dict | None = None) -> License:
+    """Issue version + 1 with changed data; the old version is revoked as superseded and points to it.
+
+    `sourced`: for a type bound to a source, the data just read from it (`reissue` reads it); required for one.
+    """
+    old, license_type = reissue_target(session, identifier, request, principal=principal, types=types)
+    if license_type.from_source is not None and sourced is None:
+        raise IssuedFromSourceOnly(f"{license_type.name} is re-issued only with its data read again from "
+                                   f"{license_type.from_source.source}.", source=license_type.from_source.source)
     holder = _stored_holder(old)
-    data = validated_data(license_type, holder, {**old.data, **request.data}, today=local_date(now))
+    data = validated_data(license_type, holder, {**old.data, **request.data} if sourced is None else sourced,
+                          today=local_date(now))
     valid_from, valid_until = _validity(license_type, request, now)
     department = get_department(session, old.issuer_department_id)
     new = create_version(session, license_type=license_type, department=department, keyring=keyring,

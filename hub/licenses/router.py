@@ -48,21 +48,22 @@ async def issue(request: Request) -> Response:
     state = request.app.state
     body = parse_body(LicenseIssue, await request.body())
     idempotency_key = header_value(request, "Idempotency-Key", max_length=IDEMPOTENCY_KEY_LENGTH)
+    sourced = body.from_source
     with state.session_factory() as session:
-        if body.from_source:  # the exchange's audit entry joins the issuance's transaction
+        if sourced:  # the exchange's audit entry joins the issuance's transaction
             body = await sourcing.data_from_source(session, body, types=state.license_types, principal=principal,
                                                    connections=state.connections, receipts=state.receipts,
                                                    pepper=state.pepper, now=state.clock())
-        out, created = await run_in_threadpool(_issue, session, body, state, principal, idempotency_key)
+        out, created = await run_in_threadpool(_issue, session, body, state, principal, idempotency_key, sourced)
     return Response(out.model_dump_json(), status_code=201 if created else 200, media_type="application/json")
 
 
-def _issue(session: Session, body: LicenseIssue, state, principal: Principal,
-           idempotency_key: str | None) -> tuple[LicenseOut, bool]:
+def _issue(session: Session, body: LicenseIssue, state, principal: Principal, idempotency_key: str | None,
+           sourced: bool) -> tuple[LicenseOut, bool]:
     with transaction(session):
         row, created = service.issue_license(
             session, body, principal=principal, types=state.license_types, keyring=state.keyring,
-            artifacts=state.artifacts, idempotency_key=idempotency_key, now=state.clock())
+            artifacts=state.artifacts, idempotency_key=idempotency_key, now=state.clock(), sourced=sourced)
         out = service.license_out(session, row, types=state.license_types, base_url=state.settings.public_url)
     return out, created
 
@@ -119,14 +120,17 @@ _change("revoke", "注销 Revoke a license (final)")
 
 
 @router.post("/licenses/{license_id}/reissue", response_model=LicenseOut, status_code=201,
-             summary="换发 Re-issue with changed data: version + 1, the old version is superseded")
-def reissue(license_id: str, body: ReissueRequest, request: Request, session: SessionDep,
-            principal: IssuerDep) -> LicenseOut:
+             summary="换发 Re-issue with changed data: version + 1, the old version is superseded; a type issued "
+                     "from its source reads the source again and takes no data")
+async def reissue(license_id: str, body: ReissueRequest, request: Request, session: SessionDep,
+                  principal: IssuerDep) -> LicenseOut:
     state = request.app.state
-    row = lifecycle.reissue_license(session, license_id, body, principal=principal, types=state.license_types,
-                                    keyring=state.keyring, artifacts=state.artifacts, now=state.clock())
+    row = await lifecycle.reissue(session, license_id, body, principal=principal, types=state.license_types,
+                                  keyring=state.keyring, artifacts=state.artifacts, connections=state.connections,
+                                  receipts=state.receipts, pepper=state.pepper, now=state.clock())
     after_commit(session, state.status.invalidate)
-    return service.license_out(session, row, types=state.license_types, base_url=state.settings.public_url)
+    return await run_in_threadpool(service.license_out, session, row, types=state.license_types,
+                                   base_url=state.settings.public_url)
 
 
 @router.get("/licenses/{license_id}/history", response_model=list[LicenseEventOut],

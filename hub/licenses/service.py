@@ -21,6 +21,7 @@ from hub.core.idempotency import IdempotencyConflict  # re-exported: batches imp
 from hub.core.ids import is_valid_credit_code, is_valid_resident_id, mask_identity
 from hub.licenses.artifacts import Artifacts
 from hub.licenses.models import Holder, IssuerOut, LicenseIssue, LicenseLinks, LicenseOut, StatusListEntryLink
+from hub.licenses.sourcing import require_source_path
 from hub.licenses.tables import IdempotencyRecord, License, LicenseEvent, SerialCounter
 from hub.licenses.types import LicenseDataError, LicenseType, validate_license_data
 from hub.licenses.vc import license_credential, sign_vc_jwt
@@ -56,21 +57,26 @@ def request_hash(request: LicenseIssue) -> str:
 
 def issue_license(session: Session, request: LicenseIssue, *, principal: Principal, types: dict[str, LicenseType],
                   keyring: KeyRing, artifacts: Artifacts | None, idempotency_key: str | None,
-                  now: datetime) -> tuple[License, bool]:
-    """Issue one license; returns it and whether it was newly created (False: an idempotent replay)."""
+                  now: datetime, sourced: bool = False) -> tuple[License, bool]:
+    """Issue one license; returns it and whether it was newly created (False: an idempotent replay).
+
+    `sourced`: the request's data was read from its type's source by hub.licenses.sourcing (types bound to a
+    source are refused otherwise).
+    """
     digest = request_hash(request) if idempotency_key is not None else ""
     if idempotency_key is not None:
         replay = _replay(session, principal.client_id, idempotency_key, digest)
         if replay is not None:
             return replay, False
-    if request.from_source:  # the router fills the data from the source first; nothing else may ask for it
-        raise ValidationFailed("from_source is taken by POST /licenses only, not in batches.")
     license_type = types.get(request.type)
     if license_type is None:
         raise UnknownLicenseType(f"No license type with code {request.type}.")
     department = department_by_id(session, principal.department_id or "")  # cached: departments are not edited
     if department.code not in license_type.issuers:
         raise NotAllowedIssuer(f"{department.name} may not issue {license_type.name}.")
+    require_source_path(license_type, sourced=sourced)
+    if request.from_source:  # the router fills the data from the source first; nothing else may ask for it
+        raise ValidationFailed("from_source is taken by POST /licenses only, not in batches.")
     data = validated_data(license_type, request.holder, request.data, today=local_date(now))
     valid_from, valid_until = _validity(license_type, request, now)
     signer = keyring.signer_for(session, department.id)

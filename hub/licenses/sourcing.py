@@ -1,4 +1,8 @@
-"""Issue from source: a license's data pulled through the exchange (granted, audited) instead of from the caller."""
+"""Issue from source: a license's data pulled through the exchange (granted, audited) instead of from the caller.
+
+A license type with `from_source` is issued only this way: `require_source_path` refuses the caller's own data for
+it (`issued_from_source_only`) on every path, POST /licenses, batches and re-issue alike.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +20,31 @@ from hub.licenses.models import LicenseIssue
 from hub.licenses.types import LicenseType
 
 
+class IssuedFromSourceOnly(ValidationFailed):
+    code, title = "issued_from_source_only", "This license type is issued only with data read from its source"
+
+
 class SourceRefusesIssuance(HubError):
     status, code, title = 422, "source_refuses_issuance", "The source's record does not allow this license"
 
 
+def require_source_path(license_type: LicenseType, *, sourced: bool) -> None:
+    """Refuse the caller's own data for a type bound to a source: its data comes from the source or not at all."""
+    if license_type.from_source is not None and not sourced:
+        raise IssuedFromSourceOnly(
+            f"{license_type.name} is issued only with the data its source ({license_type.from_source.source}) "
+            "holds: send POST /licenses with \"from_source\": true and no data.",
+            source=license_type.from_source.source)
+
+
 async def data_from_source(session: Session, request: LicenseIssue, *, types: dict[str, LicenseType],
-                           principal: Principal, connections, receipts, pepper: bytes, now: datetime) -> LicenseIssue:
-    """Fill the request's data from the type's source; refuse when the source has no record or forbids it."""
+                           principal: Principal, connections, receipts, pepper: bytes, now: datetime,
+                           detail: str | None = None) -> LicenseIssue:
+    """Fill the request's data from the type's source; refuse when the source has no record or forbids it.
+
+    The query states the type's `from_source.purpose` and, as its detail, what it is for (default: 签发 + the
+    type's name).
+    """
     license_type = types.get(request.type)
     if license_type is None:
         raise ValidationFailed(f"Unknown license type {request.type!r}: see GET /license-types.")
@@ -30,9 +52,11 @@ async def data_from_source(session: Session, request: LicenseIssue, *, types: di
     if binding is None:
         raise ValidationFailed(f"License type {license_type.code} does not take its data from a source.")
     if request.data:
-        raise ValidationFailed("With from_source the data comes from the source: leave `data` empty.")
+        raise IssuedFromSourceOnly(f"{license_type.name} takes its data from {binding.source} only: leave `data` "
+                                   "empty.", source=binding.source)
     wanted = sorted(set(binding.fields.values()) | set(binding.require))
-    query = ExchangeQuery(subject=request.holder.id, fields=wanted, purpose=binding.purpose)
+    query = ExchangeQuery(subject=request.holder.id, fields=wanted, purpose=binding.purpose,
+                          detail=(detail or f"签发{license_type.name}")[:200])
     answer = await query_source(session, binding.source, query, principal=principal, connections=connections,
                                 receipts=receipts, pepper=pepper, now=now)
     if not answer.found:

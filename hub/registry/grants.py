@@ -6,6 +6,7 @@ Every decision is appended to the audit log.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,7 +18,7 @@ from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, Forbidden, HubError, NotFound, ValidationFailed
 from hub.core.idempotency import create_once
 from hub.registry.egress import EgressState, department_rules, egress_state
-from hub.registry.source_models import GrantCreate, GrantOut, Owner
+from hub.registry.source_models import GrantCreate, GrantOut, Owner, normalise_purpose
 from hub.registry.sources import get_source, require_department
 from hub.registry.tables import Department, Grant, Source
 
@@ -45,7 +46,7 @@ def _new_grant(session: Session, body: GrantCreate, *, principal: Principal, pep
     if unknown:
         raise ValidationFailed(f"Fields not in source {source.id}: {', '.join(unknown)}.", fields=unknown)
     grant = Grant(source_id=source.id, requester_id=requester.id, fields=sorted(set(body.fields)),
-                  purpose=body.purpose.strip(), legal_basis=body.legal_basis.strip(), status="pending",
+                  purpose=body.purpose, legal_basis=body.legal_basis.strip(), status="pending",
                   created_at=now, expires_at=now + timedelta(days=body.valid_days))
     session.add(grant)
     session.flush()
@@ -135,9 +136,10 @@ def grant_out(session: Session, grant: Grant, *, now: datetime) -> GrantOut:
 
 @dataclass(frozen=True)
 class SourceAccess:
-    """One source's definition and a requester's approved grants on it (fields, end), read in one statement.
+    """One source's definition and a requester's approved grants on it, by purpose, read in one statement.
 
-    Expiry is applied when the access is used (`granted_at`), so a cached access stays right as time passes.
+    `grants` maps each purpose (normalised) to the (fields, end) of the approved grants stated for it. Expiry is
+    applied when the access is used (`granted_at`), so a cached access stays right as time passes.
     """
 
     id: str
@@ -149,12 +151,16 @@ class SourceAccess:
     connector_type: str
     connector_config: dict
     updated_at: datetime
-    grants: tuple[tuple[frozenset[str], datetime], ...]
+    grants: Mapping[str, tuple[tuple[frozenset[str], datetime], ...]]
     egress: EgressState = EgressState("none")  # the connector's targets and the owner's rules that approve them
 
-    def granted_at(self, now: datetime) -> frozenset[str]:
-        """The fields the requester's live grants cover at `now`."""
-        return frozenset(name for fields, ends in self.grants if ends > now for name in fields)
+    def granted_at(self, now: datetime, purpose: str) -> frozenset[str]:
+        """The fields the requester's live grants for this purpose cover at `now`."""
+        return frozenset(name for fields, ends in self.grants.get(purpose, ()) if ends > now for name in fields)
+
+    def purposes_at(self, now: datetime) -> list[str]:
+        """The purposes the requester holds a live grant for, sorted."""
+        return sorted(purpose for purpose, grants in self.grants.items() if any(ends > now for _, ends in grants))
 
 
 def source_access(session: Session, source_id: str, *, requester_id: str) -> SourceAccess:
@@ -163,11 +169,15 @@ def source_access(session: Session, source_id: str, *, requester_id: str) -> Sou
     columns = [Source.id, Source.name, Source.department_id, Source.subject_key, Source.sharing_class,
                Source.fields, Source.connector_type, Source.connector_config, Source.updated_at]
     rows = session.connection().execute(
-        select(*columns, Grant.fields.label("granted"), Grant.expires_at).outerjoin(Grant, approved)
+        select(*columns, Grant.fields.label("granted"), Grant.purpose, Grant.expires_at).outerjoin(Grant, approved)
         .where(Source.id == source_id)).all()
     if not rows:
         raise NotFound(f"No data source {source_id!r} in the catalogue.")
-    grants = tuple((frozenset(row.granted), row.expires_at) for row in rows if row.granted)
+    grants: dict[str, tuple[tuple[frozenset[str], datetime], ...]] = {}
+    for row in rows:
+        if row.granted:  # normalised again: grants stored before purposes were normalised still match
+            purpose = normalise_purpose(row.purpose)
+            grants[purpose] = (*grants.get(purpose, ()), (frozenset(row.granted), row.expires_at))
     first = rows[0]
     egress = egress_state(first.connector_type, first.connector_config, department_rules(session, first.department_id))
     return SourceAccess(*(first[i] for i in range(len(columns))), grants=grants, egress=egress)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hub.core.ids import is_valid_credit_code
 from hub.core.text import Line, Name, Text
@@ -17,6 +19,24 @@ SharingClass = Literal["unconditional", "conditional", "not_shared"]
 Frequency = Literal["realtime", "daily", "weekly", "monthly", "yearly"]
 NAME = r"^[a-z][a-z0-9_]{0,63}$"
 SOURCE_ID = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+_SPACES = re.compile(r"\s+")
+
+
+def normalise_purpose(text: str) -> str:
+    """Return a stated purpose as grants, consents and queries compare it: NFC, whitespace runs as one space."""
+    return _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
+
+
+def _purpose(text: str) -> str:
+    text = normalise_purpose(text)
+    if not text:
+        raise ValueError("must not be blank")
+    return text
+
+
+# 用途 / 用证事由: stored and compared normalised, so a query states exactly the purpose its grant was approved for.
+# One line of human text (hub.core.text.Line: no control or bidi characters), then normalised.
+Purpose = Annotated[Line, Field(max_length=200), AfterValidator(_purpose)]
 
 
 class SourceField(BaseModel):
@@ -118,7 +138,7 @@ class GrantCreate(BaseModel):
 
     source: str = Field(pattern=SOURCE_ID)
     fields: list[str] = Field(min_length=1, max_length=200)
-    purpose: Line = Field(max_length=200, description="用途")
+    purpose: Purpose = Field(description="用途: the purpose queries under this grant will state, exactly")
     legal_basis: Line = Field(max_length=500, description="依据")
     valid_days: int = Field(default=365, ge=1, le=1095, description="有效期（天）")
 
