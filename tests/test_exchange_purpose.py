@@ -15,7 +15,7 @@ from hub.demo_sources import DEMO_GRANTS
 from hub.exchange.receipts import digest, verify_receipt
 from hub.licenses.types import load_license_types
 from tests.conftest import ROOT, bearer, citizen_headers, root_der
-from tests.exchange_helpers import citizens, household_source, start_household, start_misbehaving
+from tests.exchange_helpers import citizens, household_source, register, start_household, start_misbehaving
 
 MARRIAGE = "婚姻登记核验当事人户籍信息"
 ENTERPRISE = "企业设立登记：核验法定代表人户籍信息"
@@ -25,7 +25,7 @@ ENTERPRISE = "企业设立登记：核验法定代表人户籍信息"
 def household(hub, departments, request) -> str:
     """The household registry source, registered by the police department."""
     url = start_household(request)
-    response = hub.client.post("/sources", json=household_source(url), headers=bearer(hub, departments["police"]))
+    response = register(hub, departments["police"], household_source(url))
     assert response.status_code == 201, response.text
     return url
 
@@ -36,7 +36,7 @@ def counted(hub, departments, request):
     MARRIAGE."""
     url, app = start_misbehaving(request)
     body = household_source(url, source_id="counted.residents", path="/gate/{subject}")
-    assert hub.client.post("/sources", json=body, headers=bearer(hub, departments["police"])).status_code == 201
+    assert register(hub, departments["police"], body).status_code == 201
     _granted(hub, departments, "civil", ["name", "gender"], MARRIAGE, source="counted.residents")
     return app
 
