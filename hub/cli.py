@@ -168,7 +168,8 @@ def _print_trust_anchor(settings: Settings) -> None:
         console.print("Hub root CA: created at first start; its fingerprint is then at GET /trust-anchor.")
         return
     console.print("Hub root CA SHA-256 fingerprint (verifiers pin it, docs/trust.md):")
-    console.print(f"  [bold]{anchor.fingerprint_sha256}[/bold]", soft_wrap=True)  # one line, to copy whole
+    # one line, to copy whole; no emoji codes (":CD:" would print as a disc) and no markup read into it
+    console.print(f"  {anchor.fingerprint_sha256}", soft_wrap=True, emoji=False, markup=False, highlight=False)
 
 
 def _check_license_types(settings: Settings) -> None:
