@@ -26,8 +26,9 @@ _QUERY_BODY = {"requestBody": {"required": True, "content": {
 
 @router.post("/exchange/{source_id}/query", response_model=ExchangeAnswer, openapi_extra=_QUERY_BODY,
              summary="共享查询 Query a source: granted fields only, with a signed receipt",
-             responses={403: {"description": "grant_required, purpose_not_granted, consent_required or "
-                                              "source_not_shared"},
+             responses={403: {"description": "grant_required, purpose_not_granted, consent_required, "
+                                              "source_not_shared or egress_refused"},
+                        409: {"description": "source_pending_review: the connector target awaits the operator"},
                         502: {"description": "source_unavailable"}, 504: {"description": "source_timeout"}})
 async def query(request: Request) -> Response:
     """Served ahead of FastAPI's router (hub.core.http.serve_ahead): the Request alone, a Response back."""

@@ -41,7 +41,11 @@ _ISSUE_OPENAPI = {"requestBody": {"required": True, "content": {
 
 
 @router.post("/licenses", response_model=LicenseOut, status_code=201, openapi_extra=_ISSUE_OPENAPI,
-             summary="签发电子证照 Issue an e-license")
+             summary="签发电子证照 Issue an e-license",
+             responses={422: {"description": "validation_error, invalid_license_data, issued_from_source_only "
+                                             "(the type is issued only from its source) or source_refuses_issuance"},
+                        502: {"description": "source_unavailable (from_source)"},
+                        504: {"description": "source_timeout (from_source)"}})
 async def issue(request: Request) -> Response:
     """Served ahead of FastAPI's router (hub.core.http.serve_ahead): the Request alone, a Response back."""
     principal = await authorise(request, "licenses:issue", role="department")  # IssuerDep, without its passes

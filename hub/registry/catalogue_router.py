@@ -26,7 +26,9 @@ router = APIRouter(tags=["catalogue"])
 
 
 @router.post("/sources", response_model=SourceOut, status_code=201,
-             summary="登记数据资源 Register a data source (its connector is health-checked at once)")
+             summary="登记数据资源 Register a data source (health-checked at once once its target is approved)",
+             responses={422: {"description": "validation_error (a bad connector config or SQL template names what) "
+                                             "or target_refused (no egress rule can open the target)"}})
 async def register(body: SourceCreate, request: Request, response: Response, session: SessionDep,
                    principal: SourceOwnerDep, idempotency_key: IdempotencyKey = None) -> SourceOut:
     state = request.app.state
@@ -38,7 +40,8 @@ async def register(body: SourceCreate, request: Request, response: Response, ses
 
 @router.put("/sources/{source_id}", response_model=SourceOut,
             summary="变更数据资源 Change one of my sources (id and subject key stay; *** keeps a stored secret)",
-            responses={403: {"description": "not the owner"}, 404: {"description": "no such source"}})
+            responses={403: {"description": "not the owner"}, 404: {"description": "no such source"},
+                       422: {"description": "validation_error or target_refused"}})
 async def update(source_id: str, body: SourceCreate, request: Request, session: SessionDep,
                  principal: SourceOwnerDep) -> SourceOut:
     state = request.app.state
@@ -65,7 +68,11 @@ _IMPORT_BODY = {"required": True, "content": {media: {"schema": {"type": "string
 
 
 @router.post("/sources/{source_id}/import", response_model=ImportOut, openapi_extra={"requestBody": _IMPORT_BODY},
-             summary="数据归集 Import a CSV, JSONL or XLSX file into one of my bulk sources (upsert by subject)")
+             summary="数据归集 Import a CSV, JSONL or XLSX file into one of my bulk sources (upsert by subject)",
+             responses={413: {"description": "payload_too_large or import_too_large (the file expands past a cap; "
+                                             "`limit` names it)"},
+                        422: {"description": "import_format_invalid (nothing was written)"},
+                        503: {"description": "import_interrupted (the database refused a batch part way)"}})
 async def import_records(source_id: str, request: Request, session: SessionDep,
                          principal: SourceOwnerDep) -> ImportOut:
     state = request.app.state
