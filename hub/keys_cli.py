@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import typer
@@ -11,24 +10,12 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from hub.core.clock import system_clock
-from hub.core.db import make_engine, make_session_factory
-from hub.core.settings import Settings
+from hub.core.operator import operator_session
 from hub.registry.service import find_department_by_code
 from hub.trust.service import issuer_keys, revoke_issuer_key, rotate_issuer_key
 
 app = typer.Typer(help="Department issuer keys: list, rotate, revoke (compromise).", no_args_is_help=True)
 console = Console()
-
-
-@contextmanager
-def _session():
-    settings = Settings()
-    engine = make_engine(settings.resolved_database_url())
-    try:
-        with make_session_factory(engine).begin() as session:
-            yield session, settings
-    finally:
-        engine.dispose()
 
 
 def _department(session: Session, code: str):
@@ -42,7 +29,7 @@ def _department(session: Session, code: str):
 @app.command("list")
 def list_keys(department: str = typer.Argument(..., help="the department's credit code")) -> None:
     """Show a department's issuer keys."""
-    with _session() as (session, _):
+    with operator_session(console) as (session, _):
         dept = _department(session, department)
         table = Table("kid", "alg", "status", "not before", "not after", "compromised since")
         for key in issuer_keys(session, dept.id):
@@ -55,7 +42,7 @@ def list_keys(department: str = typer.Argument(..., help="the department's credi
 def rotate(department: str = typer.Argument(..., help="the department's credit code"),
            alg: str = typer.Option(None, help="ES256 or EdDSA (default: the current key's)")) -> None:
     """Make a new issuer key and certificate; licenses signed with the old key keep verifying."""
-    with _session() as (session, settings):
+    with operator_session(console) as (session, settings):
         dept = _department(session, department)
         keys = issuer_keys(session, dept.id)
         key = rotate_issuer_key(session, department_id=dept.id, code=dept.code, name=dept.name,
@@ -70,7 +57,7 @@ def revoke(department: str = typer.Argument(..., help="the department's credit c
            since: datetime = typer.Option(..., help="compromised since (ISO 8601; UTC if no offset)")) -> None:
     """Mark a key compromised since a time; a new key replaces it if it was the active one."""
     since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
-    with _session() as (session, settings):
+    with operator_session(console) as (session, settings):
         dept = _department(session, department)
         key = revoke_issuer_key(session, department_id=dept.id, kid=kid, since=since)
         console.print(f"Key {kid} of {dept.name} is compromised since {since.isoformat()}.")

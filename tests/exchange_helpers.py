@@ -114,6 +114,14 @@ def start_household(request, n: int = 50) -> str:
     return url
 
 
+def register_household(hub, departments: dict, request) -> str:
+    """Serve the household registry on loopback and register it as the police department's source; its URL."""
+    url = start_household(request)
+    response = register(hub, departments["police"], household_source(url))
+    assert response.status_code == 201, response.text
+    return url
+
+
 def start_misbehaving(request) -> tuple[str, FastAPI]:
     app = misbehaving_app()
     server = ServerThread(app)

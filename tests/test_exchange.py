@@ -20,6 +20,7 @@ from tests.exchange_helpers import (
     citizens,
     household_source,
     register,
+    register_household,
     start_household,
     start_misbehaving,
 )
@@ -31,10 +32,7 @@ PURPOSE = "办理婚姻登记：核验户籍信息"
 @pytest.fixture(scope="module")
 def household(hub, departments, request) -> str:
     """The household registry source, registered by the police department."""
-    url = start_household(request)
-    response = register(hub, departments["police"], household_source(url))
-    assert response.status_code == 201, response.text
-    return url
+    return register_household(hub, departments, request)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,13 @@ from hub.demo_sources import DEMO_GRANTS
 from hub.exchange.receipts import digest, verify_receipt
 from hub.licenses.types import load_license_types
 from tests.conftest import ROOT, bearer, citizen_headers, root_der
-from tests.exchange_helpers import citizens, household_source, register, start_household, start_misbehaving
+from tests.exchange_helpers import (
+    citizens,
+    household_source,
+    register,
+    register_household,
+    start_misbehaving,
+)
 
 MARRIAGE = "婚姻登记核验当事人户籍信息"
 ENTERPRISE = "企业设立登记：核验法定代表人户籍信息"
@@ -24,10 +30,7 @@ ENTERPRISE = "企业设立登记：核验法定代表人户籍信息"
 @pytest.fixture(scope="module")
 def household(hub, departments, request) -> str:
     """The household registry source, registered by the police department."""
-    url = start_household(request)
-    response = register(hub, departments["police"], household_source(url))
-    assert response.status_code == 201, response.text
-    return url
+    return register_household(hub, departments, request)
 
 
 @pytest.fixture(scope="module")
