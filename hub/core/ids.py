@@ -1,7 +1,7 @@
 """Identifier rules: credit codes, resident ID numbers, e-license identifiers.
 
 Pure functions with no framework imports, so the verifier and third parties can use them.
-Reference values are in /work/shared/VECTORS.md and tests/test_ids.py.
+Reference values, each checked by an implementation independent of the hub's, are in tests/test_ids.py.
 """
 
 from __future__ import annotations
