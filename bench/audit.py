@@ -15,17 +15,17 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
+from bench.site import postgres_admin_url, scratch_postgres
 from hub.audit.entries import AuditEvent, record, record_many
 from hub.audit.heads import latest_head, root_certificate
+from hub.audit.integrity import verify_log
 from hub.audit.merkle import consistency_proof, inclusion_path
 from hub.audit.runtime import AuditLog
 from hub.audit.sequencer import sequence
 from hub.audit.store import stored_proof
-from hub.audit.verify import verify_log
 from hub.core.db import make_engine, make_session_factory
 from hub.migrations import upgrade
 from hub.trust.service import ensure_hub_keys
-from bench.site import postgres_admin_url, scratch_postgres
 
 PASSPHRASE = b"bench"
 T0 = datetime(2026, 11, 21, 4, tzinfo=timezone.utc)

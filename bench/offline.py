@@ -10,10 +10,11 @@ from time import perf_counter
 
 from bench.ui import Tick
 from hub.licenses.qrimage import qr_version
-from hub.trust.signer import verify_raw
-from hub.verify.core import Status, verify
-from hub.verify.qr import decode_qr, sig_structure
-from hub.verify.trustlist import TrustList
+from license_verifier.algorithms import verify_raw
+from license_verifier.qr import decode_qr, sig_structure
+from license_verifier.trustlist import TrustList
+from license_verifier.verdict import Status
+from license_verifier.verifier import verify
 
 BATCH = 200  # calls between clock reads and progress updates
 ROUNDS = 3  # interleaved rounds: the best round of each workload is kept, which damps other processes' noise

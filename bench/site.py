@@ -18,7 +18,7 @@ from rich.console import Console
 from hub.core.settings import Settings
 from hub.demo import load_demo
 from hub.main import create_app
-from hub.verify.trustlist import TrustList
+from license_verifier.trustlist import TrustList
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LICENSE_TYPES_DIR = REPO_ROOT / "schemas" / "license-types"

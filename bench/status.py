@@ -8,11 +8,13 @@ from collections.abc import Callable
 from datetime import date, datetime, timezone
 
 from hub.trust.certs import make_issuer, make_root
-from hub.trust.signer import KeySigner, kid_for_certificate
-from hub.verify.core import verify
-from hub.verify.qr import LicenseClaims, encode_qr
-from hub.verify.statuslist import LIST_SIZE, StatusListView, credential, decode_list, list_id
-from hub.verify.trustlist import TrustList, issuer_entry
+from hub.trust.signer import KeySigner
+from hub.trust.signing import encode_qr, issuer_entry
+from license_verifier.algorithms import kid_for_certificate
+from license_verifier.qr import LicenseClaims
+from license_verifier.statuslist import LIST_SIZE, StatusListView, credential, decode_list, list_id
+from license_verifier.trustlist import TrustList
+from license_verifier.verifier import verify
 
 LICENSES = 1_000_000
 PER_LIST = LIST_SIZE // 2  # the hub opens a new list pair at half full

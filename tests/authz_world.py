@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from hub.verify.qr import decode_qr
-from hub.verify.statuslist import list_id
+from license_verifier.qr import decode_qr
+from license_verifier.statuslist import list_id
 from tests.conftest import Hub, bearer, citizen_headers
 from tests.licenses import business_license_request, resident_id
 

@@ -20,7 +20,8 @@ from hub.licenses.models import Holder
 from hub.licenses.qrimage import qr_version
 from hub.licenses.service import validated_data
 from hub.licenses.types import LicenseType, load_license_types
-from hub.verify.qr import LicenseClaims, encode_qr
+from hub.trust.signing import encode_qr
+from license_verifier.qr import LicenseClaims
 from tests.vectors import make_vectors as mv
 
 ROOT = Path(__file__).resolve().parent.parent

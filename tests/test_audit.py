@@ -22,10 +22,10 @@ from cryptography.hazmat.primitives import serialization
 from typer.testing import CliRunner
 
 from hub.audit.heads import TreeHeadSigner, root_certificate
+from hub.audit.integrity import verify_log
 from hub.audit.sequencer import sequence
 from hub.audit.service import AuditEvent, record, record_many
 from hub.audit.tables import AuditEntry
-from hub.audit.verify import verify_log
 from hub.cli import app as hub_cli
 from hub.core.db import make_engine, make_session_factory
 from hub.core.ids import make_resident_id, mask_resident_id

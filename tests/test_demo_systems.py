@@ -19,11 +19,12 @@ from demo_systems.bulkfile import COLUMNS, STATUSES, bad_row_lines, write_marria
 from demo_systems.household import DEFAULT_API_KEY, FIELDS, create_app
 from demo_systems.population import companies, people
 from demo_systems.social_security import ACTIVE, ENDED, SUSPENDED, build_database
-from hub.core.ids import is_valid_credit_code, is_valid_resident_id
+from hub.core.ids import is_valid_resident_id
 from hub.core.settings import Settings
 from hub.demo import MARRIAGE, company, demo_licenses, person
 from hub.demo_sources import _placed
 from hub.registry.sources import load_definitions
+from license_verifier.identifiers import is_valid_credit_code
 from tests.conftest import DEMO_DEPARTMENTS, ROOT, scratch_database
 from tests.servers import ServerThread, free_port
 

@@ -6,22 +6,24 @@ from datetime import date
 import pytest
 
 from hub.core.ids import (
+    is_valid_resident_id,
+    make_credit_code,
+    make_resident_id,
+    mask_credit_code,
+    mask_identity,
+    mask_resident_id,
+    resident_id_check_char,
+)
+from license_verifier.identifiers import (
     CREDIT_CODE_ALPHABET,
     MOD37_36_ALPHABET,
     LicenseIdentifier,
     credit_code_check_char,
     is_valid_credit_code,
     is_valid_license_type_code,
-    is_valid_resident_id,
     license_identifier,
-    make_credit_code,
-    make_resident_id,
-    mask_credit_code,
-    mask_identity,
-    mask_resident_id,
     mod37_36_check,
     parse_license_identifier,
-    resident_id_check_char,
 )
 
 CREDIT_CODE_VECTORS = [

@@ -13,11 +13,14 @@ from sqlalchemy import select
 
 from hub.trust.certs import decrypt_key
 from hub.trust.pades import validate_pdf
-from hub.trust.signer import KeySigner, kid_for_certificate
+from hub.trust.signer import KeySigner
+from hub.trust.signing import encode_qr
 from hub.trust.tables import HubKey
-from hub.verify.core import Status, verify
-from hub.verify.qr import decode_qr, encode_qr
-from hub.verify.trustlist import load_trust_list, verify_trust_list
+from license_verifier.algorithms import kid_for_certificate
+from license_verifier.qr import decode_qr
+from license_verifier.trustlist import load_trust_list, verify_trust_list
+from license_verifier.verdict import Status
+from license_verifier.verifier import verify
 from tests.conftest import BACKENDS, DEMO_DEPARTMENTS, ROOT, bearer, start_hub
 from tests.conftest import root_der as pinned_root
 from tests.licenses import no_crime_request

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.core.ids import is_valid_credit_code, is_valid_license_type_code, make_credit_code
+from hub.core.ids import make_credit_code
 from hub.licenses.types import (
     DEFAULT_STRING_MAX_LENGTH,
     LicenseDataError,
@@ -15,6 +15,7 @@ from hub.licenses.types import (
     load_license_types,
     validate_license_data,
 )
+from license_verifier.identifiers import is_valid_credit_code, is_valid_license_type_code
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas" / "license-types"
 

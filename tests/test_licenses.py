@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import cbor2
 import zxingcpp
 from PIL import Image
-import io
-from concurrent.futures import ThreadPoolExecutor
-
 from sqlalchemy import func, select, update
 
 from hub.auth.tokens import Principal
-from hub.core.ids import parse_license_identifier
 from hub.licenses.bulk import BulkOutcome, issue_many
 from hub.licenses.models import Holder, LicenseIssue
 from hub.licenses.tables import License, LicenseEvent
+from hub.licenses.verify_models import VerifyOut
 from hub.status.service import FILL_LIMIT
 from hub.status.tables import StatusList
-from hub.verify.models import VerifyOut
-from hub.verify.qr import decode_qr, encode_qr
+from hub.trust.signing import encode_qr
+from license_verifier.identifiers import parse_license_identifier
+from license_verifier.qr import decode_qr
 from tests import qr_sizes
 from tests.conftest import bearer
 from tests.licenses import BUSINESS, business_license_request, company_id, no_crime_request

@@ -11,10 +11,11 @@ from hub.core.clock import FixedClock
 from hub.licenses.tables import License, LicenseEvent
 from hub.status.service import StatusCache
 from hub.trust.tables import HubKey
-from hub.verify.core import Status, StatusListFreshness, verify
-from hub.verify.qr import decode_qr
-from hub.verify.statuslist import LIST_SIZE, list_id, verify_status_list
-from hub.verify.trustlist import load_trust_list
+from license_verifier.qr import decode_qr
+from license_verifier.statuslist import LIST_SIZE, list_id, verify_status_list
+from license_verifier.trustlist import load_trust_list
+from license_verifier.verdict import Status, StatusListFreshness
+from license_verifier.verifier import verify
 from tests.conftest import bearer
 from tests.licenses import business_license_request, no_crime_request
 

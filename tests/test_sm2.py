@@ -17,24 +17,20 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from hub.trust import certs, sm2
-from hub.trust.signer import (
+from hub.trust.signer import KeySigner
+from hub.trust.signing import encode_qr, issuer_entry, sign_trust_list
+from license_verifier import sm2 as verifier_sm2
+from license_verifier.algorithms import (
     COSE_ALGS,
-    KeySigner,
     algorithm_for_key,
     certificate_public_key,
     kid_for_certificate,
     verify_raw,
 )
-from hub.verify.core import Status, verify
-from hub.verify.qr import PREFIX, decode_qr, encode_qr
-from hub.verify.trustlist import (
-    TrustList,
-    TrustListError,
-    b64url,
-    issuer_entry,
-    load_trust_list,
-    sign_trust_list,
-)
+from license_verifier.qr import PREFIX, decode_qr
+from license_verifier.trustlist import TrustList, TrustListError, b64url, load_trust_list
+from license_verifier.verdict import Status
+from license_verifier.verifier import verify
 from tests.vectors import make_vectors as mv
 
 DEPT_C = ("11990100MB0000043X", "示例市税务局")  # signs with SM2
@@ -171,7 +167,7 @@ def test_sm2_issuer_certificate_carries_the_sm2_key_and_chains_to_the_root(issue
     root.private_key.public_key().verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256()))
     spki = asn1_keys.PublicKeyInfo.load(sm2.public_key_der(issuer.private_key))
     assert spki["algorithm"]["algorithm"].dotted == "1.2.840.10045.2.1"  # id-ecPublicKey
-    assert spki["algorithm"]["parameters"].chosen.dotted == sm2.CURVE_OID
+    assert spki["algorithm"]["parameters"].chosen.dotted == verifier_sm2.CURVE_OID
     assert spki.dump() in issuer.cert_der
     public = certificate_public_key(issuer.cert_der)
     assert public.public_numbers() == issuer.private_key.public_key().public_numbers()
@@ -223,7 +219,7 @@ def test_sm2_public_key_as_jwk(issuer):
     jwk = sm2.public_jwk(issuer.private_key.public_key())
     numbers = issuer.private_key.public_key().public_numbers()
     assert (jwk["kty"], jwk["crv"]) == ("EC", "SM2") and "d" not in jwk
-    assert sm2.load_public_key_der(sm2.public_key_der(issuer.private_key)).public_numbers() == numbers
+    assert verifier_sm2.load_public_key_der(sm2.public_key_der(issuer.private_key)).public_numbers() == numbers
     assert (jwk["x"], jwk["y"]) == (b64url(numbers.x.to_bytes(32, "big")), b64url(numbers.y.to_bytes(32, "big")))
 
 

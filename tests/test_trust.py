@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
 from hub.trust.tables import HubKey
-from hub.verify.trustlist import TrustList, TrustListError, verify_trust_list
+from license_verifier.trustlist import TrustList, TrustListError, verify_trust_list
 from tests.conftest import BACKENDS, DEMO_DEPARTMENTS, bearer, start_hub
 from tests.licenses import no_crime_request
 

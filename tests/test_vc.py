@@ -12,7 +12,7 @@ from joserfc.errors import BadSignatureError
 from joserfc.jwk import KeySet
 from jsonschema import Draft202012Validator
 
-from hub.verify.qr import decode_qr
+from license_verifier.qr import decode_qr
 from tests.conftest import bearer
 from tests.licenses import business_license_request
 

@@ -14,16 +14,11 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hub.verify.core import CHINA_STANDARD_TIME, Result, Status, StatusListFreshness, verify
-from hub.verify.qr import encode_qr
-from hub.verify.statuslist import LIST_SIZE, StatusListView, list_id, with_bit
-from hub.verify.trustlist import (
-    TrustList,
-    TrustListError,
-    load_trust_list,
-    sign_trust_list,
-    verify_trust_list,
-)
+from hub.trust.signing import encode_qr, sign_trust_list
+from license_verifier.statuslist import LIST_SIZE, StatusListView, list_id, with_bit
+from license_verifier.trustlist import TrustList, TrustListError, load_trust_list, verify_trust_list
+from license_verifier.verdict import Result, Status, StatusListFreshness
+from license_verifier.verifier import CHINA_STANDARD_TIME, verify
 from tests.vectors import make_vectors as mv
 
 VECTORS = Path(__file__).parent / "vectors"

@@ -2,5 +2,5 @@
 
 Append with ``hub.audit.service.record`` / ``record_many`` in the caller's transaction; the sequencer
 (``hub.audit.sequencer``, run by ``hub.audit.runtime.AuditLog``) orders committed entries; ``hub audit
-verify`` (``hub.audit.verify.verify_log``) checks the whole log.
+verify`` (``hub.audit.integrity.verify_log``) checks the whole log.
 """

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from hub.audit.heads import latest_head, root_certificate
-from hub.audit.verify import VerifyReport, verify_log
+from hub.audit.integrity import VerifyReport, verify_log
 from hub.core.db import make_engine, make_session_factory
 from hub.core.settings import Settings
 

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 from hub.audit.entries import b64
 from hub.audit.tables import AuditTreeHead
 from hub.trust.service import load_root
+from hub.trust.signing import sign_root_jws
 from hub.trust.tables import HubKey
-from hub.verify.trustlist import sign_root_jws, verify_root_jws
+from license_verifier.trustlist import verify_root_jws
 
 TREE_HEAD_TYP = "tree-head+jwt"
 

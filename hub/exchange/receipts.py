@@ -16,7 +16,7 @@ import orjson
 from jwt.algorithms import ECAlgorithm
 
 from hub.trust.service import load_root
-from hub.verify.trustlist import JWS_ALG, verify_root_jws
+from license_verifier.trustlist import JWS_ALG, verify_root_jws
 
 RECEIPT_TYPE = "exchange-receipt+jwt"
 

@@ -26,7 +26,7 @@ from hub.audit.service import AuditEvent, AuditRef, record
 from hub.audit.writer import AuditWriter
 from hub.auth.tokens import Principal
 from hub.core.errors import HubError, ValidationFailed
-from hub.core.ids import is_valid_credit_code, is_valid_resident_id, mask_identity
+from hub.core.ids import is_valid_resident_id, mask_identity
 from hub.exchange.consents import valid_consent
 from hub.exchange.models import AuditRefOut, ExchangeAnswer, ExchangeQuery
 from hub.exchange.receipts import ReceiptSigner, digest
@@ -35,6 +35,7 @@ from hub.registry.egress import SourcePendingReview
 from hub.registry.generation import read_generation
 from hub.registry.grants import SourceAccess, SourceNotShared, source_access
 from hub.registry.sources import DepartmentView, cached_department, department_view
+from license_verifier.identifiers import is_valid_credit_code
 
 
 class GrantRequired(HubError):

@@ -28,7 +28,7 @@ from hub.licenses.tables import License
 from hub.licenses.types import LicenseType
 from hub.registry.service import get_department
 from hub.trust.service import KeyRing
-from hub.verify.core import CHINA_STANDARD_TIME
+from license_verifier.verifier import CHINA_STANDARD_TIME
 
 log = logging.getLogger("hub.licenses")
 PDF = "license.pdf"

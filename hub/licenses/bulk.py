@@ -42,7 +42,8 @@ from hub.licenses.types import LicenseType
 from hub.registry.service import get_department
 from hub.status.service import allocate_indexes
 from hub.trust.service import KeyRing, b64url
-from hub.verify.qr import LicenseClaims, encode_qr
+from hub.trust.signing import encode_qr
+from license_verifier.qr import LicenseClaims
 
 log = logging.getLogger("hub.licenses")
 

@@ -18,7 +18,7 @@ from hub.core.dates import check_validity
 from hub.core.db import after_commit, at_once, counts_at_once, new_id
 from hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from hub.core.idempotency import IdempotencyConflict  # re-exported: batches import it from here
-from hub.core.ids import is_valid_credit_code, is_valid_resident_id, mask_identity
+from hub.core.ids import is_valid_resident_id, mask_identity
 from hub.licenses.artifacts import Artifacts
 from hub.licenses.models import Holder, IssuerOut, LicenseIssue, LicenseLinks, LicenseOut, StatusListEntryLink
 from hub.licenses.sourcing import require_source_path
@@ -30,9 +30,11 @@ from hub.registry.sources import department_by_id
 from hub.status.service import allocate_index
 from hub.trust.service import KeyRing, b64url
 from hub.trust.signer import KeySigner
-from hub.verify.core import CHINA_STANDARD_TIME
-from hub.verify.qr import LicenseClaims, encode_qr
-from hub.verify.statuslist import PURPOSES, list_id
+from hub.trust.signing import encode_qr
+from license_verifier.identifiers import is_valid_credit_code
+from license_verifier.qr import LicenseClaims
+from license_verifier.statuslist import PURPOSES, list_id
+from license_verifier.verifier import CHINA_STANDARD_TIME
 
 log = logging.getLogger("hub.licenses")
 SERIAL_DIGITS = 6  # serial = YYYY + 6 digits: stays a CBOR uint32 in the QR

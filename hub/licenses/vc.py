@@ -13,9 +13,9 @@ from datetime import date, datetime, time, timedelta
 from hub.licenses.tables import License
 from hub.licenses.types import LicenseType
 from hub.trust.signer import Signer
-from hub.verify.core import CHINA_STANDARD_TIME
-from hub.verify.statuslist import list_id
-from hub.verify.trustlist import b64url
+from license_verifier.statuslist import list_id
+from license_verifier.trustlist import b64url
+from license_verifier.verifier import CHINA_STANDARD_TIME
 
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 

@@ -12,7 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from hub.audit.service import AuditEvent
 from hub.core.ids import mask_identity
 from hub.licenses.tables import License
-from hub.verify.core import Result, Status, verify
+from license_verifier.verdict import Result, Status
+from license_verifier.verifier import verify
 
 
 async def verify_online(qr_text: str, state) -> dict:

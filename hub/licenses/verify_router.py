@@ -13,8 +13,8 @@ from fastapi.responses import Response
 from hub.core.addresses import client_address
 from hub.core.errors import ValidationFailed
 from hub.core.http import read_json
-from hub.verify.models import VerifyOut, VerifyRequest
 from hub.licenses.verification import verify_online
+from hub.licenses.verify_models import VerifyOut, VerifyRequest
 
 router = APIRouter(tags=["verify"])
 MAX_QR = VerifyRequest.model_fields["qr"].metadata[0].max_length

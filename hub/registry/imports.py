@@ -7,20 +7,21 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import IO
 
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
 from connectors import ConnectorConfigError, ImportFormatError, ImportInterrupted
 from connectors.base import ImportTooLarge
 from connectors.bulk import ImportReport, import_file
 from connectors.fields import FieldSpec
-from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
-
 from hub.audit.service import AuditEvent, record
 from hub.auth.tokens import Principal
 from hub.core.errors import BadRequest, Forbidden, HubError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from hub.core.ids import is_valid_credit_code, is_valid_resident_id
+from hub.core.ids import is_valid_resident_id
 from hub.registry.source_models import ImportOut
 from hub.registry.sources import get_source, require_department
 from hub.registry.tables import Source
+from license_verifier.identifiers import is_valid_credit_code
 
 FORMATS = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl",
            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx"}

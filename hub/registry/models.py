@@ -6,12 +6,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from joserfc.jwk import KeySet
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hub.auth.models import ClientCredentials
-from hub.core.ids import is_valid_credit_code
 from hub.core.text import Name
+from license_verifier.identifiers import is_valid_credit_code
 
 
 class DepartmentCreate(BaseModel):

@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hub.core.ids import is_valid_credit_code
 from hub.core.text import Line, Name, Text
+from license_verifier.identifiers import is_valid_credit_code
 
 Sensitivity = Literal["public", "internal", "personal", "sensitive_personal"]
 FieldType = Literal["string", "integer", "number", "date", "boolean"]

@@ -19,15 +19,8 @@ from hub.core.db import at_once, counts_at_once
 from hub.core.errors import HubError, NotFound
 from hub.status.tables import StatusEntry, StatusList
 from hub.trust.service import load_root
-from hub.verify.statuslist import (
-    LIST_SIZE,
-    PURPOSES,
-    StatusListView,
-    credential,
-    list_id,
-    sign_status_list,
-    with_bit,
-)
+from hub.trust.signing import sign_status_list
+from license_verifier.statuslist import LIST_SIZE, PURPOSES, StatusListView, credential, list_id, with_bit
 
 FILL_LIMIT = LIST_SIZE // 2  # open a new list pair at half full: random free indexes stay cheap to find
 MAX_TRIES = 64

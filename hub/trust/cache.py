@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.core.clock import Clock
 from hub.trust.anchor import TrustAnchor, trust_anchor
 from hub.trust.service import jwks, load_trust, signed_trust_list
-from hub.verify.trustlist import TrustList
+from license_verifier.trustlist import TrustList
 
 
 class TrustCache:

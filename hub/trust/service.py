@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session
 
 from hub.core.errors import HubError
 from hub.trust import certs, sm2
-from hub.trust.signer import KeySigner, certificate_public_key, kid_for_certificate
+from hub.trust.signer import KeySigner
+from hub.trust.signing import sign_trust_list
 from hub.trust.tables import HubKey
-from hub.verify.trustlist import TrustList, b64url, sign_trust_list
+from license_verifier.algorithms import certificate_public_key, kid_for_certificate
+from license_verifier.trustlist import TrustList, b64url
 
 TRUST_LIST_FORMAT = "hub-trust-list/1"
 PADES_ALGS = ("ES256", "EdDSA")  # what pyHanko can sign a PDF with

@@ -24,9 +24,10 @@ from cryptography.x509.oid import NameOID
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from hub.trust.signer import KeySigner, kid_for_certificate  # noqa: E402
-from hub.verify.qr import LicenseClaims, decode_qr, encode_qr, sig_structure  # noqa: E402
-from hub.verify.trustlist import issuer_entry  # noqa: E402
+from hub.trust.signer import KeySigner  # noqa: E402
+from hub.trust.signing import encode_qr, issuer_entry  # noqa: E402
+from license_verifier.algorithms import kid_for_certificate  # noqa: E402
+from license_verifier.qr import LicenseClaims, decode_qr, sig_structure  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 KEYS = HERE / "keys"

@@ -19,7 +19,7 @@ import jwt
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
-from hub.trust.signer import COSE_ALGS, algorithm_for_key, certificate_public_key, kid_for_certificate
+from license_verifier.algorithms import COSE_ALGS, algorithm_for_key, certificate_public_key, kid_for_certificate
 
 FORMAT = "hub-trust-list/1"
 JWS_TYPE = "hub-trust-list+jws"
@@ -180,30 +180,6 @@ def _license_type(entry: Any) -> LicenseTypeInfo:
     )
 
 
-def issuer_entry(cert_der: bytes, *, code: str, name: str, license_types: Iterable[str]) -> dict:
-    """Return the trust-list entry for an issuer certificate."""
-    cert = x509.load_der_x509_certificate(cert_der)
-    alg = algorithm_for_key(certificate_public_key(cert_der))
-    if alg is None:
-        raise ValueError("the certificate key is not ECDSA P-256, Ed25519 or SM2")
-    return {
-        "kid": b64url(kid_for_certificate(cert_der)),
-        "department": {"code": code, "name": name},
-        "alg": alg,
-        "certificate": base64.b64encode(cert_der).decode("ascii"),
-        "not_before": cert.not_valid_before_utc.isoformat().replace("+00:00", "Z"),
-        "not_after": cert.not_valid_after_utc.isoformat().replace("+00:00", "Z"),
-        "license_types": list(license_types),
-    }
-
-
-def sign_root_jws(doc: dict, root_key: Any, root_cert_der: bytes, *, typ: str, cty: str | None = None) -> str:
-    """Return doc as a compact JWS (UTF-8 JSON) signed by the hub root key, its certificate in x5c."""
-    payload = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    headers = {"typ": typ, "x5c": [base64.b64encode(root_cert_der).decode("ascii")]} | ({"cty": cty} if cty else {})
-    return jwt.PyJWS().encode(payload, root_key, algorithm=JWS_ALG, headers=headers)
-
-
 def verify_root_jws(jws: str, root_cert_der: bytes, *, typ: str, error: type[Exception] | None = None) -> dict:
     """Check a root-signed JWS against the pinned root certificate and return its JSON object."""
     error = error or TrustListError
@@ -224,11 +200,6 @@ def verify_root_jws(jws: str, root_cert_der: bytes, *, typ: str, error: type[Exc
     if not isinstance(doc, dict):
         raise error("bad_document", "payload is not a JSON object")
     return doc
-
-
-def sign_trust_list(doc: dict, root_key: Any, root_cert_der: bytes) -> str:
-    """Return the trust list as a compact JWS signed by the hub root key."""
-    return sign_root_jws(doc, root_key, root_cert_der, typ=JWS_TYPE)
 
 
 def verify_trust_list(jws: str, root_cert_der: bytes) -> dict:

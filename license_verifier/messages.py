@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Keyed by status value so hub.verify.core and the web pages share one table.
+# Keyed by status value so the verifier and the hub's web pages share one table.
 MESSAGES: dict[str, tuple[str, str]] = {
     "valid": ("证照有效", "The license is valid."),
     "expired": ("证照已超过有效期", "The license has expired."),

@@ -7,14 +7,12 @@ docs/qr-format.md ("Verification"); the hub's online check adds revoked and susp
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
-from enum import StrEnum
 from typing import Any
 
-from hub.trust.signer import verify_raw
-from hub.verify.messages import messages_for
-from hub.verify.qr import (
+from license_verifier.algorithms import verify_raw
+from license_verifier.qr import (
     DecodedQR,
     LicenseClaims,
     QRFormatError,
@@ -22,69 +20,14 @@ from hub.verify.qr import (
     decode_qr,
     sig_structure,
 )
-from hub.verify.statuslist import StatusListView, list_id
-from hub.verify.trustlist import LicenseTypeInfo, QRFieldDef, TrustedIssuer, TrustList, b64url
+from license_verifier.statuslist import StatusListView, list_id
+from license_verifier.trustlist import LicenseTypeInfo, QRFieldDef, TrustedIssuer, TrustList, b64url
+from license_verifier.verdict import Result, Status, StatusListFreshness
 
 # Validity is by calendar date in China Standard Time, which has no daylight saving.
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 
 _FIELD_PYTHON_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,)}
-
-
-class Status(StrEnum):
-    """The outcome of a verification; the value is the API's status word."""
-
-    VALID = "valid"
-    EXPIRED = "expired"
-    NOT_YET_VALID = "not_yet_valid"
-    BAD_SIGNATURE = "bad_signature"
-    UNKNOWN_ISSUER = "unknown_issuer"
-    MALFORMED = "malformed"
-    # Set only when status lists are given (the hub's online check, or an offline verifier's cache).
-    REVOKED = "revoked"
-    SUSPENDED = "suspended"
-
-
-@dataclass(frozen=True)
-class StatusListFreshness:
-    """How current the status lists behind an answer were: the verifier's copy apart from the list's last change."""
-
-    fetched_at: datetime | None  # when the verifier fetched its copy (the older of the two lists); None: not known
-    updated_at: datetime  # when the lists last changed, as signed by the hub (validFrom; the later of the two)
-    age_seconds: int | None  # seconds from fetched_at to the verification instant; None: not known
-
-    def as_json(self) -> dict:
-        """Return the JSON form, times in RFC 3339 with Z."""
-        def text(value: datetime | None) -> str | None:
-            return None if value is None else value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-        return {"fetched_at": text(self.fetched_at), "age_seconds": self.age_seconds,
-                "updated_at": text(self.updated_at)}
-
-
-@dataclass(frozen=True)
-class Result:
-    """A verification answer; ``reason`` is a machine code saying which check decided it."""
-
-    status: Status
-    license: dict | None
-    issuer: dict | None
-    message: str
-    message_en: str
-    reason: str | None = None
-    status_list: StatusListFreshness | None = None  # None: no status list was at hand, the status was not checked
-
-    @property
-    def valid(self) -> bool:
-        """Return whether the license may be accepted."""
-        return self.status is Status.VALID
-
-    @classmethod
-    def of(cls, status: Status, *, license: dict | None = None, issuer: dict | None = None,
-           reason: str | None = None, status_list: StatusListFreshness | None = None) -> Result:
-        """Build a result with the status's standard messages."""
-        message, message_en = messages_for(status.value, reason)
-        return cls(status, license, issuer, message, message_en, reason, status_list)
 
 
 def verify(qr_text: str, trust: TrustList, now: datetime,

@@ -1,8 +1,8 @@
-"""W3C Bitstring Status List v1.0: encode, sign and check the hub's revocation and suspension lists.
+"""W3C Bitstring Status List v1.0: encode, decode and check the hub's revocation and suspension lists.
 
 Pure (no web framework, no database) so an offline verifier can check a cached list. Each list is a
 BitstringStatusListCredential (W3C VC 2.0) secured as `vc+jwt` (VC-JOSE-COSE §3.1.1), signed by
-the hub root key with its certificate in `x5c`, like the trust list.
+the hub with its root key, its certificate in `x5c`, like the trust list.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hub.verify.trustlist import sign_root_jws, verify_root_jws
-
+from license_verifier.trustlist import verify_root_jws
 
 LIST_SIZE = 131_072  # bits; §6.1 recommends at least 131,072 entries for herd privacy
 PURPOSES = ("revocation", "suspension")
@@ -102,11 +101,6 @@ def credential(view: StatusListView, *, base_url: str) -> dict[str, Any]:
         "credentialSubject": {"id": f"{url}#list", "type": "BitstringStatusList",
                               "statusPurpose": view.purpose, "encodedList": encode_list(view.bits)},
     }
-
-
-def sign_status_list(document: dict, root_key: Any, root_cert_der: bytes) -> str:
-    """Secure the credential as vc+jwt with the hub root key."""
-    return sign_root_jws(document, root_key, root_cert_der, typ=JWS_TYPE, cty="vc")
 
 
 def verify_status_list(token: str, root_cert_der: bytes, *, fetched_at: datetime) -> StatusListView:

@@ -13,7 +13,7 @@ from typing import Any
 
 import cbor2
 
-from hub.verify.errors import QRFormatError
+from license_verifier.errors import QRFormatError
 
 MAX_DEPTH = 8
 

@@ -13,9 +13,10 @@ from typing import Any
 import base45
 import cbor2
 
-from hub.trust.signer import COSE_ALGS, Signer
-from hub.verify.cbor import CBORReader
-from hub.verify.errors import QRFormatError
+from license_verifier.algorithms import COSE_ALGS
+from license_verifier.cbor import CBORReader
+from license_verifier.errors import QRFormatError
+from license_verifier.identifiers import format_license_identifier
 
 PREFIX = "HUB1:"
 MAX_TEXT_LENGTH = 4096
@@ -23,21 +24,12 @@ PAYLOAD_ELEMENTS = 8
 
 _BASE45_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")  # RFC 9285 §4
 _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_IDENTIFIER_PREFIX = "1.2.156.3005.2"  # GB/T 36904-2018
-_COSE_SIGN1_TAG = 18  # RFC 9052 §2
-_HEADER_ALG, _HEADER_KID = 1, 4  # RFC 9052 §3.1
+COSE_SIGN1_TAG = 18  # RFC 9052 §2
+HEADER_ALG, HEADER_KID = 1, 4  # RFC 9052 §3.1
 _EPOCH = date(1970, 1, 1)  # RFC 8943 §2: day 0
 _MAX_DAY = (date.max - _EPOCH).days
 _MAX_UINT = 2**64 - 1
 _COSE_NAMES = {cose_id: name for name, cose_id in COSE_ALGS.items()}
-
-
-def _mod37_36(text: str) -> str:
-    """Return the ISO 7064 MOD 37,36 (hybrid) check character of text over 0-9A-Z."""
-    product = 36  # P(1) = M; then P(j+1) = (||P(j) + a(j)||_M or M) * 2 mod (M + 1)
-    for char in text:
-        product = ((product + _ALNUM.index(char)) % 36 or 36) * 2 % 37
-    return _ALNUM[(37 - product) % 36]
 
 
 def _is_code(value: Any, length: int) -> bool:
@@ -110,8 +102,7 @@ class LicenseClaims:
         """Return the GB/T 36904 license identifier, check character included."""
         if self.issuer_code is None:
             raise ValueError("the issuer is known only once the signing key is found")
-        parts = [self.type_code, self.issuer_code, str(self.serial), f"{self.version:03d}"]
-        return ".".join([_IDENTIFIER_PREFIX, *parts, _mod37_36("".join(parts))])
+        return format_license_identifier(self.type_code, self.issuer_code, str(self.serial), self.version)
 
 
 @dataclass(frozen=True)
@@ -144,26 +135,6 @@ def date_from_day_number(number: Any) -> date:
     return _EPOCH + timedelta(days=number)
 
 
-def encode_qr(claims: LicenseClaims, signer: Signer) -> str:
-    """Sign claims with signer and return the QR text."""
-    cose_alg = COSE_ALGS.get(signer.alg)
-    if cose_alg is None:
-        raise ValueError(f"unsupported algorithm {signer.alg!r}")
-    # RFC 8949 §4.2.1 deterministic encoding, so one license always yields the same bytes.
-    protected = cbor2.dumps({_HEADER_ALG: cose_alg, _HEADER_KID: bytes(signer.kid)}, canonical=True)
-    until = None if claims.valid_until is None else day_number(claims.valid_until)
-    fields = [day_number(v) if isinstance(v, date) else v for v in claims.fields]
-    if claims.issuer_code is None:
-        raise ValueError("claims to sign need their issuer_code")
-    payload = cbor2.dumps([claims.type_code, claims.serial, claims.version,
-                           day_number(claims.valid_from), until, claims.holder_id, claims.holder_name,
-                           fields, *([list(claims.status_ref)] if claims.status_ref else [])], canonical=True)
-    signature = signer.sign(sig_structure(protected, payload))
-    # RFC 9052 §4.2: COSE_Sign1 = [protected, unprotected, payload, signature], tag 18.
-    message = cbor2.CBORTag(_COSE_SIGN1_TAG, [protected, {}, payload, signature])
-    return PREFIX + base45.b45encode(cbor2.dumps(message)).decode("ascii")
-
-
 def _unwrap_text(text: Any) -> bytes:
     if not isinstance(text, str):
         raise QRFormatError("not_text", "the QR content must be a string")
@@ -181,7 +152,7 @@ def _unwrap_text(text: Any) -> bytes:
 
 
 def _cose_sign1(data: bytes) -> list:
-    item = CBORReader(data, tag=_COSE_SIGN1_TAG).read()
+    item = CBORReader(data, tag=COSE_SIGN1_TAG).read()
     if not isinstance(item, cbor2.CBORTag):
         raise QRFormatError("bad_cose", "not a tagged COSE_Sign1 (tag 18)")
     parts = item.value
@@ -195,10 +166,10 @@ def _protected_header(protected: bytes) -> tuple[int | str | None, bytes]:
     header = CBORReader(protected).read() if protected else {}
     if not isinstance(header, dict):
         raise QRFormatError("bad_header", "protected header is not a map")
-    cose_alg = header.get(_HEADER_ALG)
-    if _HEADER_ALG in header and type(cose_alg) not in (int, str):  # RFC 9052 §3.1: int / tstr
+    cose_alg = header.get(HEADER_ALG)
+    if HEADER_ALG in header and type(cose_alg) not in (int, str):  # RFC 9052 §3.1: int / tstr
         raise QRFormatError("bad_header", "alg must be an integer or a text string")
-    kid = header.get(_HEADER_KID)
+    kid = header.get(HEADER_KID)
     if type(kid) is not bytes:
         raise QRFormatError("bad_header", "kid must be present as a byte string")
     return cose_alg, kid
