@@ -12,9 +12,9 @@ from license_verifier.errors import QRFormatError
 from license_verifier.statuslist import StatusListError, StatusListView, verify_status_list
 from license_verifier.trustlist import TrustList, TrustListError, load_trust_list
 from license_verifier.verdict import Result, Status, StatusListFreshness
-from license_verifier.verifier import verify
+from license_verifier.verifier import Verifier, verify
 
 __all__ = [
     "QRFormatError", "Result", "Status", "StatusListError", "StatusListFreshness", "StatusListView", "TrustList",
-    "TrustListError", "load_trust_list", "verify", "verify_status_list",
+    "TrustListError", "Verifier", "load_trust_list", "verify", "verify_status_list",
 ]

@@ -88,15 +88,29 @@ def kid_for_certificate(cert_der: bytes) -> bytes:
     return hashlib.sha256(cert_der).digest()[:KID_LENGTH]
 
 
-def verify_raw(public_key: Any, alg: str, signature: bytes, message: bytes) -> bool:
-    """Return whether signature is a valid alg signature over message; never raise."""
+def signature_check(public_key: Any, alg: str) -> Callable[[bytes, bytes], bool]:
+    """Return a check of alg signatures by public_key: the key is matched to alg once, then used often."""
     algorithm = ALGORITHMS.get(alg) if isinstance(alg, str) else None
     if algorithm is None or not algorithm.accepts(public_key) or not hasattr(public_key, "verify"):
-        return False
+        return _refuse
+    verify = algorithm.verify
+
+    def check(signature: bytes, message: bytes) -> bool:
+        try:
+            verify(public_key, signature, message)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    return check
+
+
+def _refuse(signature: bytes, message: bytes) -> bool:
+    return False
+
+
+def verify_raw(public_key: Any, alg: str, signature: bytes, message: bytes) -> bool:
+    """Return whether signature is a valid alg signature over message; never raise."""
     if not isinstance(signature, bytes) or not isinstance(message, bytes):
         return False
-    try:
-        algorithm.verify(public_key, signature, message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+    return signature_check(public_key, alg)(signature, message)

@@ -19,6 +19,7 @@ _CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 2
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 # ISO 7064 MOD 37,36 works over digits and upper-case Latin letters.
 MOD37_36_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_MOD37_36_VALUES = {char: value for value, char in enumerate(MOD37_36_ALPHABET)}
 
 # GB/T 36904-2018: the e-license identifier's fixed object-identifier prefix.
 LICENSE_ID_PREFIX = "1.2.156.3005.2"
@@ -81,11 +82,10 @@ def mod37_36_check(text: str) -> str:
         raise ValueError("cannot compute a check character over an empty string")
     product = 36
     for char in text:
-        value = MOD37_36_ALPHABET.find(char)
-        if value < 0:
+        value = _MOD37_36_VALUES.get(char)
+        if value is None:
             raise ValueError(f"character {char!r} is not in the alphabet 0-9A-Z")
-        total = (product + value) % 36 or 36
-        product = total * 2 % 37
+        product = ((product + value) % 36 or 36) * 2 % 37
     return MOD37_36_ALPHABET[(37 - product) % 36]
 
 

@@ -6,14 +6,15 @@ Specified in docs/qr-format.md.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import base45
 import cbor2
 
 from license_verifier.algorithms import COSE_ALGS
+from license_verifier.base45 import b45decode
 from license_verifier.cbor import CBORReader
 from license_verifier.errors import QRFormatError
 from license_verifier.identifiers import format_license_identifier
@@ -22,18 +23,18 @@ PREFIX = "HUB1:"
 MAX_TEXT_LENGTH = 4096
 PAYLOAD_ELEMENTS = 8
 
-_BASE45_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")  # RFC 9285 §4
-_ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_CODES = {length: re.compile(f"[0-9A-Z]{{{length}}}") for length in (18, 21)}  # issuer and type codes
 COSE_SIGN1_TAG = 18  # RFC 9052 §2
 HEADER_ALG, HEADER_KID = 1, 4  # RFC 9052 §3.1
 _EPOCH = date(1970, 1, 1)  # RFC 8943 §2: day 0
 _MAX_DAY = (date.max - _EPOCH).days
 _MAX_UINT = 2**64 - 1
+_SIG_STRUCTURE_START = cbor2.dumps(["Signature1", b"", b"", b""])[:12]  # array(4), "Signature1"
 _COSE_NAMES = {cose_id: name for name, cose_id in COSE_ALGS.items()}
 
 
 def _is_code(value: Any, length: int) -> bool:
-    return isinstance(value, str) and len(value) == length and all(c in _ALNUM for c in value)
+    return isinstance(value, str) and _CODES[length].fullmatch(value) is not None
 
 
 def _is_uint(value: Any, maximum: int) -> bool:
@@ -97,6 +98,14 @@ class LicenseClaims:
         if (problem := _claims_problem(self)) is not None:
             raise ValueError(problem)
 
+    def with_issuer(self, issuer_code: str) -> LicenseClaims:
+        """Return these claims with the issuer its signing key names; only the new code is checked."""
+        if not _is_code(issuer_code, 18):
+            raise ValueError("issuer_code must be 18 characters 0-9A-Z")
+        claims = object.__new__(LicenseClaims)
+        claims.__dict__.update(self.__dict__, issuer_code=issuer_code)
+        return claims
+
     @property
     def identifier(self) -> str:
         """Return the GB/T 36904 license identifier, check character included."""
@@ -120,7 +129,16 @@ class DecodedQR:
 
 def sig_structure(protected: bytes, payload: bytes) -> bytes:
     """Return the COSE_Sign1 ToBeSigned bytes (RFC 9052 §4.4, empty external_aad)."""
-    return cbor2.dumps(["Signature1", protected, b"", payload])
+    return b"".join((_SIG_STRUCTURE_START, _bstr_head(len(protected)), protected, b"\x40",
+                     _bstr_head(len(payload)), payload))
+
+
+def _bstr_head(length: int) -> bytes:
+    """Return the shortest CBOR head of a byte string of length (RFC 8949 §4.2.1), as cbor2.dumps writes it."""
+    if length < 24:
+        return bytes((0x40 | length,))
+    size = 1 if length < 0x100 else 2 if length < 0x10000 else 4 if length < 0x100000000 else 8
+    return bytes((0x58 + size.bit_length() - 1,)) + length.to_bytes(size, "big")
 
 
 def day_number(day: date) -> int:
@@ -142,13 +160,10 @@ def _unwrap_text(text: Any) -> bytes:
         raise QRFormatError("too_long", f"longer than {MAX_TEXT_LENGTH} characters")
     if not text.startswith(PREFIX):
         raise QRFormatError("bad_prefix", f"does not start with {PREFIX!r}")
-    body = text[len(PREFIX):]
     try:
-        if set(body) <= _BASE45_CHARS:  # checked first: the library would strip a trailing newline
-            return base45.b45decode(body)
+        return b45decode(text[len(PREFIX):])
     except ValueError:
-        pass
-    raise QRFormatError("bad_base45", "not base45 (RFC 9285)")
+        raise QRFormatError("bad_base45", "not base45 (RFC 9285)") from None
 
 
 def _cose_sign1(data: bytes) -> list:

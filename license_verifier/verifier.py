@@ -6,12 +6,12 @@ docs/qr-format.md ("Verification"); the hub's online check adds revoked and susp
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from license_verifier.algorithms import verify_raw
+from license_verifier.algorithms import signature_check
 from license_verifier.qr import (
     DecodedQR,
     LicenseClaims,
@@ -30,33 +30,82 @@ CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 _FIELD_PYTHON_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,)}
 
 
+class Verifier:
+    """Checks QR texts against one trust list, keeping each issuer key's prepared check between calls.
+
+    What it keeps is bounded by the trust list (one entry per issuer key, made on first use) and goes
+    with this object: a new trust list gets a new Verifier.
+    """
+
+    def __init__(self, trust: TrustList) -> None:
+        self.trust = trust
+        self._keys: dict[bytes, _IssuerKey] = {}
+
+    def verify(self, qr_text: str, now: datetime, status_lists: Mapping[str, StatusListView] | None = None, *,
+               offline_compromise_rule: bool = True) -> Result:
+        """Check a QR text at now, and against status lists when given; never raise.
+
+        A QR signed with a key marked compromised is untrusted when its validity starts on or after the
+        compromise day (China Standard Time): offline, that is the only date there is. The hub's online
+        check turns the rule off and asks its own records when the license was really issued.
+        """
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("now must be timezone-aware")  # a caller bug, not a property of the QR
+        try:
+            decoded = decode_qr(qr_text)
+        except QRFormatError as error:
+            return Result.of(Status.MALFORMED, reason=error.code)
+        key = self._authenticate(decoded)
+        if isinstance(key, Result):
+            return key
+        issuer = key.issuer
+        claims = decoded.claims.with_issuer(issuer.code)
+        if offline_compromise_rule and signed_after_compromise(claims, issuer):
+            return Result.of(Status.UNKNOWN_ISSUER, issuer=dict(key.view), reason="key_compromised")
+        try:
+            license = license_view(claims, self.trust.types.get(claims.type_code))
+        except QRFormatError as error:
+            return Result.of(Status.MALFORMED, reason=error.code)
+        revoked, freshness = _list_status(claims, issuer.code, status_lists, now)
+        status = revoked or validity_status(claims, now)
+        return Result.of(status, license=license, issuer=dict(key.view), status_list=freshness)
+
+    def _authenticate(self, decoded: DecodedQR) -> _IssuerKey | Result:
+        """Return the issuer key that signed decoded, or the failing Result."""
+        if decoded.alg is None:  # missing, "none" or an algorithm the hub does not accept
+            return Result.of(Status.BAD_SIGNATURE, reason="unsupported_alg")
+        key = self._issuer_key(decoded.kid)
+        if key is None:
+            return Result.of(Status.UNKNOWN_ISSUER, reason="unknown_kid")
+        if decoded.alg != key.issuer.alg:  # never let the QR choose how its key is used
+            return Result.of(Status.BAD_SIGNATURE, reason="alg_mismatch")
+        if not key.check(decoded.signature, sig_structure(decoded.protected, decoded.payload)):
+            return Result.of(Status.BAD_SIGNATURE, reason="signature_mismatch")
+        if decoded.claims.type_code not in key.issuer.license_types:
+            return Result.of(Status.UNKNOWN_ISSUER, reason="type_not_allowed")
+        return key
+
+    def _issuer_key(self, kid: bytes) -> _IssuerKey | None:
+        key = self._keys.get(kid)
+        if key is None and (issuer := self.trust.issuers.get(kid)) is not None:
+            key = self._keys[kid] = _IssuerKey(issuer, signature_check(issuer.public_key, issuer.alg),
+                                               issuer_view(issuer))
+        return key
+
+
+@dataclass(frozen=True)
+class _IssuerKey:
+    """A trusted issuer with its key matched to its algorithm once, and its description in answers."""
+
+    issuer: TrustedIssuer
+    check: Callable[[bytes, bytes], bool]
+    view: dict
+
+
 def verify(qr_text: str, trust: TrustList, now: datetime,
            status_lists: Mapping[str, StatusListView] | None = None, *, offline_compromise_rule: bool = True) -> Result:
-    """Check a QR text against trust at now, and against status lists when given; never raise.
-
-    A QR signed with a key marked compromised is untrusted when its validity starts on or after the
-    compromise day (China Standard Time): offline, that is the only date there is. The hub's online
-    check turns the rule off and asks its own records when the license was really issued.
-    """
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be timezone-aware")  # a caller bug, not a property of the QR
-    try:
-        decoded = decode_qr(qr_text)
-    except QRFormatError as error:
-        return Result.of(Status.MALFORMED, reason=error.code)
-    issuer = _authenticate(decoded, trust)
-    if isinstance(issuer, Result):
-        return issuer
-    claims = replace(decoded.claims, issuer_code=issuer.code)
-    if offline_compromise_rule and signed_after_compromise(claims, issuer):
-        return Result.of(Status.UNKNOWN_ISSUER, issuer=issuer_view(issuer), reason="key_compromised")
-    try:
-        license = license_view(claims, trust.types.get(claims.type_code))
-    except QRFormatError as error:
-        return Result.of(Status.MALFORMED, reason=error.code)
-    revoked, freshness = _list_status(claims, issuer.code, status_lists, now)
-    status = revoked or validity_status(claims, now)
-    return Result.of(status, license=license, issuer=issuer_view(issuer), status_list=freshness)
+    """Check a QR text against trust at now (see Verifier.verify); to check many, keep one Verifier."""
+    return Verifier(trust).verify(qr_text, now, status_lists, offline_compromise_rule=offline_compromise_rule)
 
 
 def _list_status(claims: LicenseClaims, issuer_code: str, lists: Mapping[str, StatusListView] | None,
@@ -78,23 +127,6 @@ def list_freshness(views: Sequence[StatusListView], now: datetime) -> StatusList
     oldest = None if None in fetched else min(fetched)
     age = None if oldest is None else max(0, int((now - oldest).total_seconds()))
     return StatusListFreshness(fetched_at=oldest, updated_at=max(view.valid_from for view in views), age_seconds=age)
-
-
-def _authenticate(decoded: DecodedQR, trust: TrustList) -> TrustedIssuer | Result:
-    """Return the issuer that signed decoded, or the failing Result."""
-    if decoded.alg is None:  # missing, "none" or an algorithm the hub does not accept
-        return Result.of(Status.BAD_SIGNATURE, reason="unsupported_alg")
-    issuer = trust.issuers.get(decoded.kid)
-    if issuer is None:
-        return Result.of(Status.UNKNOWN_ISSUER, reason="unknown_kid")
-    if decoded.alg != issuer.alg:  # never let the QR choose how its key is used
-        return Result.of(Status.BAD_SIGNATURE, reason="alg_mismatch")
-    signed = sig_structure(decoded.protected, decoded.payload)
-    if not verify_raw(issuer.public_key, issuer.alg, decoded.signature, signed):
-        return Result.of(Status.BAD_SIGNATURE, reason="signature_mismatch")
-    if decoded.claims.type_code not in issuer.license_types:
-        return Result.of(Status.UNKNOWN_ISSUER, reason="type_not_allowed")
-    return issuer
 
 
 def signed_after_compromise(claims: LicenseClaims, issuer: TrustedIssuer) -> bool:
