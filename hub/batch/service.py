@@ -41,10 +41,11 @@ from hub.batch.tables import BatchJob, BatchRow as RowResult
 from hub.batch.models import JobLinks, JobOut, RowError
 from hub.core.clock import Clock, system_clock
 from hub.core.db import after_commit, new_id
-from hub.core.errors import Conflict, HubError, NotFound
+from hub.core.errors import HubError, NotFound
+from hub.core.idempotency import IdempotencyConflict, remember, replayed
 from hub.core.storage import ObjectNotFound, ObjectStore, StorageUnavailable
 from hub.licenses.bulk import BulkOutcome, issue_many
-from hub.licenses.service import IdempotencyConflict, issue_license
+from hub.licenses.service import issue_license
 from hub.licenses.types import LicenseType
 from hub.trust.service import KeyRing
 
@@ -54,10 +55,13 @@ FINISHED = ("completed", "failed")
 INPUT_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
 FIRST_CHUNK_ROWS = 50  # small first chunks: progress shows (and a stop is honoured) early on
 CHUNK_ROWS = 500
+BATCH = "batch"  # the idempotency records' operation of batch submissions
 
 
-class BatchIdempotencyConflict(Conflict):
-    code, title = "idempotency_key_reused", "Idempotency-Key reused with a different batch file"
+class BatchIdempotencyConflict(IdempotencyConflict):
+    title = "Idempotency-Key reused with a different batch file"
+    reused = "This Idempotency-Key was already used with another batch file."
+    concurrent = "A batch with this Idempotency-Key is already being submitted."
 
 
 class Interrupted(Exception):
@@ -87,25 +91,19 @@ def submit_batch(session: Session, data: bytes, content_type: str | None, *, pri
     """Check the file, store it and create its job; returns the job and whether it is new."""
     fmt = batch_format(content_type)
     digest = hashlib.sha256(fmt.encode() + b"\n" + data).hexdigest()
-    if idempotency_key is not None:
-        existing = session.scalar(select(BatchJob).where(BatchJob.client_id == principal.client_id,
-                                                         BatchJob.idempotency_key == idempotency_key))
-        if existing is not None:
-            if existing.request_hash != digest:
-                raise BatchIdempotencyConflict("This Idempotency-Key was already used with another batch file.")
-            return existing, False
+    known = replayed(session, client_id=principal.client_id, key=idempotency_key, operation=BATCH, digest=digest,
+                     conflict=BatchIdempotencyConflict)
+    if known is not None:
+        return session.get(BatchJob, known), False
     if not data.strip():
         raise EmptyBatch("The batch file is empty.")
     total = count_rows(data, fmt)
     job_id = new_id()
-    job = BatchJob(id=job_id, department_id=principal.department_id, client_id=principal.client_id,
-                   idempotency_key=idempotency_key, request_hash=digest, format=fmt, total=total,
-                   input_key=f"batches/{job_id}/input", input_bytes=len(data), created_at=now)
+    job = BatchJob(id=job_id, department_id=principal.department_id, client_id=principal.client_id, format=fmt,
+                   total=total, input_key=f"batches/{job_id}/input", input_bytes=len(data), created_at=now)
     session.add(job)
-    try:
-        session.flush()
-    except IntegrityError as exc:  # a concurrent submission with the same key won
-        raise BatchIdempotencyConflict("A batch with this Idempotency-Key is already being submitted.") from exc
+    remember(session, client_id=principal.client_id, key=idempotency_key, operation=BATCH, digest=digest,
+             resource_id=job_id, now=now, conflict=BatchIdempotencyConflict)
     session.info.setdefault("written_objects", []).append((store, job.input_key))
     store.put(job.input_key, data, content_type=INPUT_TYPES[fmt])
     after_commit(session, lambda: enqueue(job_id))
