@@ -1,7 +1,8 @@
-"""Audit entries: the event, its row and leaf hash (RFC 6962 §2.1), the pepper that hides subjects.
+"""Audit entries: the event, its row and leaf hash (RFC 6962 §2.1), the subject's keyed hash.
 
 An entry has its leaf hash at once, so callers can hand it out in receipts; it is appended through a sink
-(hub.audit.sink) and its place in the log (seq, chain hash, Merkle tree) is given later by the sequencer.
+(hub.audit.sink, which also derives the pepper) and its place in the log (seq, chain hash, Merkle tree) is given
+later by the sequencer.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from hub.audit.merkle import leaf_hash
 from hub.core.ids import mask_resident_id
@@ -52,12 +51,6 @@ class AuditRef:
 
     id: str
     leaf_hash: str
-
-
-def audit_pepper(passphrase: bytes) -> bytes:
-    """Derive the key that hides subjects in the log (HKDF-SHA256 of the hub key passphrase)."""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"hub-audit-pepper/1", info=b"subject_ref").derive(
-        passphrase)
 
 
 def subject_ref(pepper: bytes, subject: str) -> str:

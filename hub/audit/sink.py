@@ -9,7 +9,8 @@ sinks differ only in when the entry becomes durable, and wiring chooses one:
 - `QueuedSink`: for hot paths whose answer does not cite the entry (POST /verify); appended by the sequencer
   thread within its interval, not transactional with anything.
 
-The pepper that hides subjects is derived once, by `session_info`, and read from the sessions (`pepper_of`).
+The pepper that hides subjects is derived here (`audit_pepper`), once per process by `session_info`, and read from
+the sessions (`session_pepper`, `pepper_of`).
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.audit.entries import AuditEvent, AuditRef, audit_pepper, entry_row, row_ref
+from hub.audit.entries import AuditEvent, AuditRef, entry_row, row_ref
 from hub.audit.tables import AuditEntry
 from hub.audit.writer import AuditWriter, Guard
 
@@ -37,6 +40,12 @@ class AuditSink(Protocol):
     """Where audit entries go; `append` returns their refs (awaited, for the group-commit sink)."""
 
     def append(self, events: Sequence[AuditEvent], *, now: datetime): ...
+
+
+def audit_pepper(passphrase: bytes) -> bytes:
+    """Derive the key that hides subjects in the log (HKDF-SHA256 of the hub key passphrase)."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"hub-audit-pepper/1", info=b"subject_ref").derive(
+        passphrase)
 
 
 def session_info(passphrase: bytes) -> dict:
