@@ -37,9 +37,9 @@ MAX_QUEUED = 50_000
 
 
 class AuditSink(Protocol):
-    """Where audit entries go; `append` returns their refs (awaited, for the group-commit sink)."""
+    """Where audit entries go; `append` returns their refs (GroupCommitSink's is the same call, awaited)."""
 
-    def append(self, events: Sequence[AuditEvent], *, now: datetime): ...
+    def append(self, events: Sequence[AuditEvent], *, now: datetime) -> list[AuditRef]: ...
 
 
 def audit_pepper(passphrase: bytes) -> bytes:
@@ -69,7 +69,7 @@ def pepper_of(session_factory: sessionmaker[Session]) -> bytes:
     return pepper
 
 
-class TransactionSink:
+class TransactionSink(AuditSink):
     """Appends in the caller's transaction (one INSERT for all the events)."""
 
     def __init__(self, session: Session, pepper: bytes | None = None) -> None:
@@ -96,7 +96,7 @@ class GroupCommitSink:
         return [row_ref(row) for row in rows]
 
 
-class QueuedSink:
+class QueuedSink(AuditSink):
     """Holds entries for the sequencer thread, which appends them (`flush`) every interval.
 
     A crash loses at most one interval of them; past MAX_QUEUED waiting, the oldest are dropped (and counted).
@@ -128,7 +128,7 @@ class QueuedSink:
         """
         with self._flush_lock:
             rows = []
-            while self._rows and len(rows) < (self._rows.maxlen or MAX_QUEUED):
+            while self._rows:
                 rows.append(self._rows.popleft())
             if rows:
                 with self._factory.begin() as session:
