@@ -16,12 +16,13 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from bench.site import postgres_admin_url, scratch_postgres
-from hub.audit.entries import AuditEvent, record, record_many
+from hub.audit.entries import AuditEvent
 from hub.audit.heads import latest_head, root_certificate
 from hub.audit.integrity import verify_log
 from hub.audit.merkle import consistency_proof, inclusion_path
 from hub.audit.runtime import AuditLog
 from hub.audit.sequencer import sequence
+from hub.audit.sink import TransactionSink, session_info
 from hub.audit.store import stored_proof
 from hub.core.db import make_engine, make_session_factory
 from hub.migrations import upgrade
@@ -52,7 +53,7 @@ def concurrent_appends(factory, log: AuditLog, *, entries: int, writers: int) ->
     def write(w: int) -> None:
         for i in range(per):
             with factory() as session:
-                record(session, _event(w * per + i), now=_clock(), pepper=log.pepper)
+                TransactionSink(session, log.pepper).append([_event(w * per + i)], now=_clock())
                 session.commit()
 
     threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
@@ -68,12 +69,12 @@ def concurrent_appends(factory, log: AuditLog, *, entries: int, writers: int) ->
 
 
 def marginal_cost(factory, log: AuditLog, rounds: int = 2000) -> float:
-    """Return the microseconds one record() adds to a transaction that is open anyway (the exchange's case)."""
+    """Return the microseconds one TransactionSink.append() adds to a transaction that is open anyway (the exchange's case)."""
     with factory() as session:
-        record(session, _event(0), now=_clock(), pepper=log.pepper)
+        TransactionSink(session, log.pepper).append([_event(0)], now=_clock())
         start = time.perf_counter()
         for n in range(rounds):
-            record(session, _event(n), now=_clock(), pepper=log.pepper)
+            TransactionSink(session, log.pepper).append([_event(n)], now=_clock())
         elapsed = time.perf_counter() - start
         session.rollback()
     return elapsed / rounds * 1e6
@@ -84,8 +85,8 @@ def backlog(factory, log: AuditLog, *, entries: int) -> tuple[float, float]:
     start = time.perf_counter()
     for lo in range(0, entries, 5000):
         with factory.begin() as session:
-            record_many(session, [_event(n) for n in range(lo, min(entries, lo + 5000))],
-                        now=T0 + timedelta(microseconds=lo), pepper=log.pepper)
+            TransactionSink(session, log.pepper).append([_event(n) for n in range(lo, min(entries, lo + 5000))],
+                                                        now=T0 + timedelta(microseconds=lo))
     appended = entries / (time.perf_counter() - start)
     start = time.perf_counter()
     sequence(factory, signer=log.signer(), now=_clock())
@@ -109,13 +110,13 @@ def proof_latency(factory, size: int, rounds: int = 200) -> tuple[float, float]:
 def run(url: str, *, entries: int, writers: int, bulk: int) -> list[tuple[str, str]]:
     engine = make_engine(url)
     upgrade(engine)
-    factory = make_session_factory(engine)
+    factory = make_session_factory(engine, info=session_info(PASSPHRASE))
     with factory.begin() as session:
         ensure_hub_keys(session, passphrase=PASSPHRASE, now=_clock())
     log = AuditLog(factory, passphrase=PASSPHRASE, clock=_clock, interval=1.0)
     rows = []
     try:
-        rows.append(("record() inside an open transaction", f"{marginal_cost(factory, log):,.0f} µs/call"))
+        rows.append(("TransactionSink.append() inside an open transaction", f"{marginal_cost(factory, log):,.0f} µs/call"))
         if writers:
             rate = concurrent_appends(factory, log, entries=entries, writers=writers)
             rows.append((f"append, {writers} threads, 1 entry/transaction, sequencer running", f"{rate:,.0f}/s"))

@@ -43,7 +43,7 @@ CATEGORIES = [
     ("JWT check (current_principal)", ("current_principal",)),
     ("authorise: cached grant, or the database", ("ExchangeDesk._cached_plan", "ExchangeDesk._fresh_plan",
                                                   "plan_query")),
-    ("answer, hashes, audit row", ("answer_and_event", "entry_row", "finish_answer", "AuditWriter.append")),
+    ("answer, hashes, audit row", ("answer_and_event", "entry_row", "finish_answer", "GroupCommitSink.append", "AuditWriter.commit")),
     ("connector: aiohttp GET to the source", ("Connections.fetch", "RestConnector", "aiohttp/")),
     ("request body, response model and JSON", ("parse_body", "model_dump_json", "Request.body")),
     ("thread-pool hand-offs (anyio)", ("anyio/", "run_in_threadpool", "contextmanager_in_threadpool")),

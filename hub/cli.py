@@ -96,7 +96,7 @@ def import_source(source_id: str = typer.Argument(..., help="a bulk source of th
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from hub.audit.service import audit_pepper
+    from hub.audit.sink import audit_pepper
     from hub.core.db import make_engine, make_session_factory
     from hub.core.errors import HubError
     from hub.registry.imports import audit_import, import_into_source

@@ -125,8 +125,7 @@ async def _issue_demo_licenses(state, by_code: dict[str, dict]) -> tuple[int, st
             with state.session_factory.begin() as session:
                 if sourced:  # through the exchange: granted, audited, refused for an employer in arrears
                     request = await data_from_source(session, request, types=state.license_types,
-                                                     principal=principal, connections=state.connections,
-                                                     receipts=state.receipts, pepper=state.pepper, now=state.clock())
+                                                     principal=principal, exchange=state.exchange, now=state.clock())
                 row, created = issue_license(session, request, principal=principal, types=state.license_types,
                                              keyring=state.keyring, artifacts=state.artifacts,
                                              idempotency_key=f"demo-{n}", now=state.clock(), sourced=sourced)

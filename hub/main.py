@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from hub.audit.router import router as audit_router
 from hub.audit.runtime import AuditLog
 from hub.audit.writer import AuditWriter
-from hub.audit.service import audit_pepper, session_info
+from hub.audit.service import session_info
 from hub.auth.metadata import SCOPES, TOKEN_PATH
 from hub.auth.metadata import router as auth_metadata_router
 from hub.auth.router import demo_identity_router
@@ -130,9 +130,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.state.status = StatusCache(session_factory, passphrase=passphrase, base_url=settings.public_url, clock=clock)
     app.state.connections = Connections(engine, hub_guard(settings), secrets=connector_secrets)
     app.state.receipts = ReceiptSigner(session_factory, passphrase=passphrase, issuer=settings.public_url)
-    app.state.pepper = audit_pepper(passphrase)
     app.state.audit = AuditLog(session_factory, passphrase=passphrase, clock=clock, interval=settings.audit_interval,
                                department_code=lambda session, dept_id: get_department(session, dept_id).code)
+    app.state.pepper = app.state.audit.pepper
     app.state.audit_writer = AuditWriter(session_factory)
     app.state.exchange = ExchangeDesk(session_factory, connections=app.state.connections, receipts=app.state.receipts,
                                       writer=app.state.audit_writer, pepper=app.state.pepper)

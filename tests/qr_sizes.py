@@ -18,7 +18,7 @@ from pathlib import Path
 from hub.demo import demo_licenses
 from hub.licenses.models import Holder
 from hub.licenses.qrimage import qr_version
-from hub.licenses.service import validated_data
+from hub.licenses.pipeline import validated_data
 from hub.licenses.types import LicenseType, load_license_types
 from hub.trust.signing import encode_qr
 from license_verifier.qr import LicenseClaims
@@ -52,7 +52,7 @@ def _license_types() -> dict[str, LicenseType]:
 
 def claims_for(license_type: LicenseType, holder: Holder, data: dict, *, serial: int = 2026000001,
                status_ref: tuple[int, int] = WORST_STATUS) -> LicenseClaims:
-    """The claims the hub signs for this request (see hub.licenses.service.create_version)."""
+    """The claims the hub signs for this request (see hub.licenses.pipeline.license_values)."""
     values = validated_data(license_type, holder, data, today=VALID_FROM)
     days = license_type.default_validity_days
     return LicenseClaims(

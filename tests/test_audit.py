@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from hub.audit.heads import TreeHeadSigner, root_certificate
 from hub.audit.integrity import verify_log
 from hub.audit.sequencer import sequence
-from hub.audit.service import AuditEvent, record, record_many
+from hub.audit.service import AuditEvent, TransactionSink
 from hub.audit.tables import AuditEntry
 from hub.cli import app as hub_cli
 from hub.core.db import make_engine, make_session_factory
@@ -117,7 +117,7 @@ CIVIL = ("11990100MB0000027F", "示例市民政局")
 
 def _record(hub, events: list[AuditEvent], now: datetime = T0) -> list:
     with hub.app.state.session_factory() as session:
-        refs = record_many(session, events, now=now, pepper=hub.app.state.audit.pepper)
+        refs = TransactionSink(session, hub.app.state.audit.pepper).append(events, now=now)
         session.commit()
     return refs
 
@@ -233,7 +233,7 @@ def test_bad_proof_parameters_are_refused(hub):
 def test_rolled_back_transaction_leaves_no_entry(hub):
     size = _tree_head(hub)["tree_size"]
     with hub.app.state.session_factory() as session:
-        ref = record(session, _query_event(CIVIL, ALICE), now=T0, pepper=hub.app.state.audit.pepper)
+        (ref,) = TransactionSink(session, hub.app.state.audit.pepper).append([_query_event(CIVIL, ALICE)], now=T0)
         session.flush()
         session.rollback()
     assert _tree_head(hub)["tree_size"] == size
@@ -251,8 +251,8 @@ def test_concurrent_writers_and_sequencers_give_one_contiguous_order(hub):
         try:
             for i in range(60):
                 with factory() as session:
-                    refs = record_many(session, [_query_event(CIVIL, BOB, i)] * (1 + i % 3),
-                                       now=T0 + timedelta(microseconds=n * 1000 + i), pepper=log.pepper)
+                    refs = TransactionSink(session, log.pepper).append([_query_event(CIVIL, BOB, i)] * (1 + i % 3),
+                                                                       now=T0 + timedelta(microseconds=n * 1000 + i))
                     session.commit()
                 written.extend(r.id for r in refs)
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
@@ -408,8 +408,9 @@ def scratch(hub, tmp_path, request) -> Scratch:
     pepper = hashlib.sha256(b"scratch pepper").digest()
     for batch in range(4):
         with factory.begin() as session:
-            record_many(session, [_query_event(CIVIL, ALICE, batch * 16 + i) for i in range(16 if batch < 3 else 12)],
-                        now=T0 + timedelta(seconds=batch), pepper=pepper)
+            TransactionSink(session, pepper).append(
+                [_query_event(CIVIL, ALICE, batch * 16 + i) for i in range(16 if batch < 3 else 12)],
+                now=T0 + timedelta(seconds=batch))
         sequence(factory, signer=signer, now=T0 + timedelta(seconds=batch), batch_size=16)
     yield Scratch(settings.resolved_database_url(), engine, der, tmp_path / "var")
     engine.dispose()

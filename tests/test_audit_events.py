@@ -30,7 +30,7 @@ def test_issuance_and_verification_are_in_the_log_about_the_holder(hub, departme
 
     assert hub.client.post("/verify", json={"qr": issued.json()["qr"]}).json()["status"] == "valid"
     assert hub.client.post("/verify", json={"qr": "HUB1:garbage"}).json()["status"] == "malformed"
-    hub.app.state.audit.flush_later()
+    hub.app.state.audit.queue.flush()
     verified = [json.loads(e.data) | {"ref": e.subject_ref} for e in _entries(hub, "license.verify")]
     assert {"license_id": license_id, "status": "valid", "ref": holder_ref}.items() <= next(
         v for v in verified if v["license_id"] == license_id).items()

@@ -42,7 +42,7 @@ def test_concurrent_appends_commit_together_and_each_caller_hears_back(factory):
     writer = AuditWriter(factory)
 
     async def append_all() -> None:
-        await asyncio.gather(*(writer.append(_row(n)) for n in range(300)))
+        await asyncio.gather(*(writer.commit([_row(n)]) for n in range(300)))
 
     try:
         asyncio.run(append_all())
@@ -59,8 +59,8 @@ def test_a_guard_refusal_fails_that_append_only(factory):
         raise Forbidden("the grant changed")
 
     async def append_some() -> list:
-        return await asyncio.gather(writer.append(_row(1)), writer.append(_row(2), guard=refuse),
-                                    writer.append(_row(3)), return_exceptions=True)
+        return await asyncio.gather(writer.commit([_row(1)]), writer.commit([_row(2)], guard=refuse),
+                                    writer.commit([_row(3)]), return_exceptions=True)
 
     try:
         outcomes = asyncio.run(append_some())
@@ -77,11 +77,11 @@ def test_a_database_that_cannot_take_the_entries_is_a_503_and_nothing_is_half_wr
     writer = AuditWriter(factory)
     try:
         with pytest.raises(AuditUnavailable) as refused:
-            asyncio.run(writer.append(_row(1)))
+            asyncio.run(writer.commit([_row(1)]))
         assert refused.value.status == 503
         with factory.begin() as session:
             session.execute(sa.text("ALTER TABLE audit_entries_gone RENAME TO audit_entries"))
-        asyncio.run(writer.append(_row(2)))  # the writer outlives a failed round
+        asyncio.run(writer.commit([_row(2)]))  # the writer outlives a failed round
     finally:
         writer.stop()
     assert _stored(factory) == [2]

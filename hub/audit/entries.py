@@ -1,7 +1,8 @@
-"""Append to the audit log inside the caller's transaction: the entry commits or rolls back with the change.
+"""Audit entries: the event, its row and leaf hash (RFC 6962 §2.1), the subject's keyed hash.
 
-An appended entry has its leaf hash (RFC 6962 §2.1) at once, so callers can hand it out in receipts;
-its place in the log (seq, chain hash, Merkle tree) is given later by the sequencer.
+An entry has its leaf hash at once, so callers can hand it out in receipts; it is appended through a sink
+(hub.audit.sink, which also derives the pepper) and its place in the log (seq, chain hash, Merkle tree) is given
+later by the sequencer.
 """
 
 from __future__ import annotations
@@ -12,18 +13,12 @@ import hmac
 import json
 import re
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import insert
-from sqlalchemy.orm import Session
 
 from hub.audit.merkle import leaf_hash
-from hub.audit.tables import AuditEntry
 from hub.core.ids import mask_resident_id
 
 KIND = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$")
@@ -56,12 +51,6 @@ class AuditRef:
 
     id: str
     leaf_hash: str
-
-
-def audit_pepper(passphrase: bytes) -> bytes:
-    """Derive the key that hides subjects in the log (HKDF-SHA256 of the hub key passphrase)."""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"hub-audit-pepper/1", info=b"subject_ref").derive(
-        passphrase)
 
 
 def subject_ref(pepper: bytes, subject: str) -> str:
@@ -98,7 +87,7 @@ def b64(value: bytes) -> str:
 
 
 def entry_row(event: AuditEvent, now: datetime, pepper: bytes) -> dict:
-    """The row of an event, its leaf hash computed: what record_many inserts, or an AuditWriter appends."""
+    """The row of an event, its leaf hash computed: what every audit sink appends."""
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     text = canonical_json(event.data)
@@ -113,19 +102,7 @@ def entry_row(event: AuditEvent, now: datetime, pepper: bytes) -> dict:
     return row | {"data": text}
 
 
-def record_many(session: Session, events: Iterable[AuditEvent], *, now: datetime, pepper: bytes) -> list[AuditRef]:
-    """Append several events in the caller's transaction (one INSERT); return their refs in order."""
-    rows = [entry_row(event, now, pepper) for event in events]
-    if rows:
-        session.execute(insert(AuditEntry.__table__), rows)  # Core: a third cheaper than the ORM bulk path
-    return [row_ref(row) for row in rows]
-
-
 def row_ref(row: dict) -> AuditRef:
     """The ref of a prepared row."""
     return AuditRef(row["id"], b64(row["leaf_hash"]))
 
-
-def record(session: Session, event: AuditEvent, *, now: datetime, pepper: bytes) -> AuditRef:
-    """Append one event in the caller's transaction; return its id and leaf hash."""
-    return record_many(session, [event], now=now, pepper=pepper)[0]

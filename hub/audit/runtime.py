@@ -1,23 +1,21 @@
-"""The audit log of one running hub: its pepper, its root-key signer, and the background sequencer thread."""
+"""The audit log of one running hub: its pepper, its root-key signer, its queued sink and the sequencer thread."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.audit.entries import AuditEvent, audit_pepper, record_many
 from hub.audit.heads import TreeHead, TreeHeadSigner
 from hub.audit.sequencer import BATCH_SIZE, has_pending, sequence
+from hub.audit.sink import QueuedSink, pepper_of
 from hub.audit.store import LogCorrupted
 from hub.core.clock import Clock
 
 log = logging.getLogger("hub.audit")
-MAX_DEFERRED = 50_000
 DepartmentCode = Callable[[Session, str], "str | None"]  # department id -> its code
 
 
@@ -27,7 +25,8 @@ class AuditLog:
     def __init__(self, session_factory: sessionmaker[Session], *, passphrase: bytes, clock: Clock,
                  interval: float = 1.0, department_code: DepartmentCode | None = None,
                  batch_size: int = BATCH_SIZE) -> None:
-        self.pepper = audit_pepper(passphrase)
+        self.queue = QueuedSink(session_factory)  # POST /verify's entries: appended by the sequencer thread
+        self.pepper = pepper_of(session_factory)
         self.department_code = department_code
         self._factory, self._passphrase, self._clock = session_factory, passphrase, clock
         self._interval, self._batch_size = interval, batch_size
@@ -36,34 +35,6 @@ class AuditLog:
         self._has_head = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._later: deque[AuditEvent] = deque(maxlen=MAX_DEFERRED)
-        self._flush_lock = threading.Lock()
-        self.dropped = 0
-
-    def record_later(self, event: AuditEvent) -> None:
-        """Queue an event from a hot path (e.g. POST /verify); the sequencer thread appends it within `interval`.
-
-        Such events are not transactional with anything: a crash loses at most one interval of them.
-        """
-        if len(self._later) == self._later.maxlen:
-            self.dropped += 1
-            log.warning("audit queue full: %d deferred events dropped so far", self.dropped)
-        self._later.append(event)
-
-    def flush_later(self) -> int:
-        """Append the queued events in one transaction; return how many.
-
-        One flush at a time: a caller that finds the queue just emptied by the sequencer thread's flush waits
-        for that flush to commit, so every event queued before the call is in the log when it returns.
-        """
-        with self._flush_lock:
-            events = []
-            while self._later and len(events) < MAX_DEFERRED:
-                events.append(self._later.popleft())
-            if events:
-                with self._factory.begin() as session:
-                    record_many(session, events, now=self._clock(), pepper=self.pepper)
-            return len(events)
 
     def signer(self) -> TreeHeadSigner:
         """Return the tree head signer, decrypting the root key on first use."""
@@ -105,14 +76,14 @@ class AuditLog:
             self._thread.join(timeout=30)
             self._thread = None
         try:
-            self.flush_later()
+            self.queue.flush()
         except SQLAlchemyError:
-            log.exception("could not append %d queued audit events at shutdown", len(self._later))
+            log.exception("could not append %d queued audit entries at shutdown", len(self.queue))
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                self.flush_later()
+                self.queue.flush()
                 self.refresh()
             except Exception:  # noqa: BLE001 - the thread must outlive one bad round (e.g. the key not loadable)
                 log.exception("audit sequencer round failed")

@@ -10,21 +10,12 @@ import json
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.audit.entries import (  # the append API, re-exported: callers import it from here
-    AuditEvent,
-    AuditRef,
-    audit_pepper,
-    b64,
-    citizen_actor,
-    record,
-    record_many,
-    rfc3339,
-    subject_ref,
-)
+from hub.audit.entries import AuditEvent, AuditRef, b64, citizen_actor, rfc3339, subject_ref
 from hub.audit.heads import TreeHead, head_of_size, latest_head
 from hub.audit.merkle import consistency_proof, inclusion_path
 from hub.audit.models import AccessLogItem, AccessLogPage, ConsistencyProofOut, InclusionProofOut, TreeHeadOut
 from hub.audit.runtime import AuditLog
+from hub.audit.sink import AuditSink, TransactionSink, session_info, session_pepper
 from hub.audit.store import stored_proof
 from hub.audit.tables import AuditEntry
 from hub.auth.tokens import Principal
@@ -32,9 +23,9 @@ from hub.core.errors import BadRequest, Conflict, NotFound
 from hub.core.ids import mask_resident_id
 
 ACCESS_KIND = "exchange.query"
-AUDIT_PEPPER = "audit_pepper"  # key of the pepper in Session.info (create_app puts it in every session)
-__all__ = ["AUDIT_PEPPER", "session_info", "session_pepper", "AuditEvent", "AuditRef", "audit_pepper", "citizen_actor", "record", "record_many", "subject_ref",
-           "current_tree_head", "entry_inclusion_proof", "tree_consistency_proof", "citizen_access_log"]
+__all__ = ["AuditSink", "TransactionSink", "session_info", "session_pepper", "AuditEvent", "AuditRef",
+           "citizen_actor", "subject_ref", "current_tree_head", "entry_inclusion_proof", "tree_consistency_proof",
+           "citizen_access_log"]
 
 
 class EntryPending(Conflict):
@@ -137,15 +128,3 @@ def _access_item(row: AuditEntry) -> AccessLogItem:
         fields=[str(f) for f in fields] if isinstance(fields, list) else [],
         seq=row.seq, entry_id=row.id, leaf_hash=b64(row.leaf_hash))
 
-
-def session_pepper(session: Session) -> bytes:
-    """The pepper this session's hub hides subjects with (set by create_app on its session factory)."""
-    pepper = session.info.get(AUDIT_PEPPER)
-    if pepper is None:
-        raise RuntimeError("this session has no audit pepper: build it from create_app's session factory")
-    return pepper
-
-
-def session_info(passphrase: bytes) -> dict:
-    """What every session of a hub process carries for the audit log: give it to make_session_factory."""
-    return {AUDIT_PEPPER: audit_pepper(passphrase)}

@@ -1,11 +1,12 @@
 """Group commit for hot paths: the audit entries of concurrent requests are appended in one transaction.
 
-A request hands its prepared row (and optionally a guard) to the writer thread and awaits the commit, so its
+The engine behind `hub.audit.sink.GroupCommitSink`. A request hands its prepared rows (and optionally a guard) to
+the writer thread and awaits the commit, so its
 answer can cite a durable entry. While one transaction commits, the next requests queue up and share the next
 one: under load a commit serves dozens of requests, and the event loop never waits on the database itself.
 
-A guard runs inside the writing transaction before the row is inserted; if it raises a HubError, that request
-fails with it and its row is not written (e.g. the exchange re-checks a grant that changed meanwhile).
+A guard runs inside the writing transaction before the rows are inserted; if it raises a HubError, that request
+fails with it and its rows are not written (e.g. the exchange re-checks a grant that changed meanwhile).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class AuditUnavailable(HubError):
 class _Item:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future
-    row: dict
+    rows: list[dict]
     guard: Guard | None
     error: BaseException | None = field(default=None)
 
@@ -52,11 +53,11 @@ class AuditWriter:
         self._lock = threading.Lock()
         self.rounds = self.appended = 0
 
-    async def append(self, row: dict, *, guard: Guard | None = None) -> None:
-        """Append a row prepared by `entry_row` once its guard (if any) passes; return when it has committed."""
+    async def commit(self, rows: list[dict], *, guard: Guard | None = None) -> None:
+        """Append rows prepared by `entry_row` once their guard (if any) passes; return when they have committed."""
         self._ensure_started()
         loop = asyncio.get_running_loop()
-        item = _Item(loop, loop.create_future(), row, guard)
+        item = _Item(loop, loop.create_future(), rows, guard)
         self._queue.put(item)
         await item.future
 
@@ -105,7 +106,7 @@ class AuditWriter:
                             item.guard(session)
                         except HubError as refused:
                             item.error = refused
-                rows = [item.row for item in batch if item.error is None]
+                rows = [row for item in batch if item.error is None for row in item.rows]
                 if rows:
                     session.execute(insert(AuditEntry.__table__), rows)
             self.rounds, self.appended = self.rounds + 1, self.appended + len(rows)

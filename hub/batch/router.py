@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from hub.auth.deps import IssuerDep, ReaderDep
 from hub.batch import service
+from hub.batch.submit import submit_batch
 from hub.batch.models import JobOut
 from hub.core.db import SessionDep
 
@@ -38,7 +39,7 @@ _BODY = {"content": {"text/csv": {"schema": {"type": "string"}},
 def submit(request: Request, response: Response, principal: IssuerDep, upload: UploadDep, session: SessionDep,
            idempotency_key: IdempotencyKey = None) -> JobOut:
     state = request.app.state
-    job, created = service.submit_batch(
+    job, created = submit_batch(
         session, upload.data, upload.content_type, principal=principal, store=state.store,
         enqueue=state.batch.enqueue, idempotency_key=idempotency_key, now=state.clock(),
     )

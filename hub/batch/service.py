@@ -1,63 +1,52 @@
-"""Submit batch jobs, issue their rows, and read them back.
+"""Issue the rows of batch jobs, and read jobs back (hub.batch.submit takes them in).
 
 The job function `run_job` is written to be killed at any instant and run again:
 
-- Rows are issued in chunks (50 rows first, doubling up to 500), one transaction per chunk holding
-  the chunk's row results (`batch_rows`, primary key job + line), its licenses, their idempotency
-  records and the job's counters; they commit together or not at all, so there are no half-written
-  rows and the counters are exact. A restarted job skips the lines that have a result. A chunk is
-  issued by `issue_many` (a few statements for the whole chunk); if its transaction fails on a
-  constraint (another runner recorded one of its lines, or another job committed one of its keys
-  meanwhile) it is rolled back and its rows go one by one through the per-row path below, which
-  decides each exactly.
-- Per row, the row result is inserted first, so a second runner of the same job stops at that
-  insert (it waits for the first runner's uncommitted row, then hits the primary key) before it
-  signs anything.
-- The idempotency key of a row is `batch:{key}` for the submitting client: a row whose license was
-  committed (by this job, an earlier job or a duplicate runner) is answered from its record, never
-  issued twice.
-- Objects: a batch row issues the signed record only (`issue_many`, or `issue_license(...,
-  artifacts=None)`); its QR images and PDF are rendered from the committed record on first request,
-  under keys derived from the identifier. A kill -9 therefore can never leave an object without its
-  license (no orphans), and nothing is half-rendered. The only object a batch writes is its uploaded
-  input, registered for removal if the submitting transaction rolls back.
+- Rows are issued in chunks (50 rows first, doubling up to 500), one transaction per chunk holding the chunk's row
+  results (`batch_rows`, primary key job + line), its licenses, their idempotency records and the job's counters;
+  they commit together or not at all, so there are no half-written rows and the counters are exact. A restarted job
+  skips the lines that have a result. A chunk is issued by `issue_many` (a few statements for the whole chunk); if
+  its transaction fails on a constraint (another runner recorded one of its lines, or another job committed one of
+  its keys meanwhile) it is rolled back and its rows go one by one through the per-row path below, which decides each
+  exactly.
+- Per row, the row result is inserted first, so a second runner of the same job stops at that insert (it waits for
+  the first runner's uncommitted row, then hits the primary key) before it signs anything.
+- The idempotency key of a row is `batch:{key}` for the submitting client: a row whose license was committed (by this
+  job, an earlier job or a duplicate runner) is answered from its record, never issued twice.
+- Objects: a batch row issues the signed record only (`issue_many`, or `issue_license(..., artifacts=None)`); its QR
+  images and PDF are rendered from the committed record on first request, under keys derived from the identifier. A
+  kill -9 therefore can never leave an object without its license (no orphans), and nothing is half-rendered. The
+  only object a batch writes is its uploaded input, registered for removal if the submitting transaction rolls back.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.auth.tokens import Principal
-from hub.batch.parse import EmptyBatch, BatchRow, batch_format, count_rows, read_batch
+from hub.batch.parse import BatchRow, read_batch
 from hub.batch.tables import BatchJob, BatchRow as RowResult
 from hub.batch.models import JobLinks, JobOut, RowError
 from hub.core.clock import Clock, system_clock
-from hub.core.db import after_commit, new_id
-from hub.core.errors import Conflict, HubError, NotFound
+from hub.core.errors import HubError, NotFound
+from hub.core.idempotency import IdempotencyConflict
 from hub.core.storage import ObjectNotFound, ObjectStore, StorageUnavailable
 from hub.licenses.bulk import BulkOutcome, issue_many
-from hub.licenses.service import IdempotencyConflict, issue_license
+from hub.licenses.service import issue_license
 from hub.licenses.types import LicenseType
 from hub.trust.service import KeyRing
 
 log = logging.getLogger("hub.batch")
 TRANSIENT = (StorageUnavailable, OperationalError, InterfaceError)
 FINISHED = ("completed", "failed")
-INPUT_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
 FIRST_CHUNK_ROWS = 50  # small first chunks: progress shows (and a stop is honoured) early on
 CHUNK_ROWS = 500
-
-
-class BatchIdempotencyConflict(Conflict):
-    code, title = "idempotency_key_reused", "Idempotency-Key reused with a different batch file"
 
 
 class Interrupted(Exception):
@@ -79,38 +68,6 @@ class BatchContext:
     def from_state(cls, state) -> BatchContext:
         return cls(session_factory=state.session_factory, store=state.store, keyring=state.keyring,
                    license_types=state.license_types, clock=state.clock)
-
-
-def submit_batch(session: Session, data: bytes, content_type: str | None, *, principal: Principal,
-                 store: ObjectStore, enqueue: Callable[[str], None], idempotency_key: str | None,
-                 now: datetime) -> tuple[BatchJob, bool]:
-    """Check the file, store it and create its job; returns the job and whether it is new."""
-    fmt = batch_format(content_type)
-    digest = hashlib.sha256(fmt.encode() + b"\n" + data).hexdigest()
-    if idempotency_key is not None:
-        existing = session.scalar(select(BatchJob).where(BatchJob.client_id == principal.client_id,
-                                                         BatchJob.idempotency_key == idempotency_key))
-        if existing is not None:
-            if existing.request_hash != digest:
-                raise BatchIdempotencyConflict("This Idempotency-Key was already used with another batch file.")
-            return existing, False
-    if not data.strip():
-        raise EmptyBatch("The batch file is empty.")
-    total = count_rows(data, fmt)
-    job_id = new_id()
-    job = BatchJob(id=job_id, department_id=principal.department_id, client_id=principal.client_id,
-                   idempotency_key=idempotency_key, request_hash=digest, format=fmt, total=total,
-                   input_key=f"batches/{job_id}/input", input_bytes=len(data), created_at=now)
-    session.add(job)
-    try:
-        session.flush()
-    except IntegrityError as exc:  # a concurrent submission with the same key won
-        raise BatchIdempotencyConflict("A batch with this Idempotency-Key is already being submitted.") from exc
-    session.info.setdefault("written_objects", []).append((store, job.input_key))
-    store.put(job.input_key, data, content_type=INPUT_TYPES[fmt])
-    after_commit(session, lambda: enqueue(job_id))
-    log.info("batch %s: %d rows (%s) from %s", job_id, total, fmt, principal.client_id)
-    return job, True
 
 
 def get_job(session: Session, job_id: str, *, principal: Principal) -> BatchJob:

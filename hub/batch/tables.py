@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.core.db import Base, UTCDateTime, new_id
@@ -14,16 +14,11 @@ class BatchJob(Base):
     """One submitted batch file: who sent it, where the file is, how far issuance got."""
 
     __tablename__ = "batch_jobs"
-    __table_args__ = (
-        UniqueConstraint("client_id", "idempotency_key", name="uq_batch_jobs_client_id_idempotency_key"),
-        Index("ix_batch_jobs_status_created", "status", "created_at"),
-    )
+    __table_args__ = (Index("ix_batch_jobs_status_created", "status", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     department_id: Mapped[str] = mapped_column(ForeignKey("departments.id"))
     client_id: Mapped[str] = mapped_column(String(64))
-    idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
-    request_hash: Mapped[str] = mapped_column(String(64))
     format: Mapped[str] = mapped_column(String(8))
     input_key: Mapped[str] = mapped_column(String(255))
     input_bytes: Mapped[int] = mapped_column(Integer)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.audit.service import AuditEvent, record, subject_ref
+from hub.audit.service import AuditEvent, TransactionSink, subject_ref
 from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, NotFound, ValidationFailed
 from hub.core.idempotency import create_once
@@ -60,11 +60,11 @@ def decide_consent(session: Session, consent_id: str, action: str, *, principal:
     if after == "approved":
         consent.expires_at = now + timedelta(days=consent.valid_days)
     requester = session.get(Department, consent.requester_id)
-    record(session, AuditEvent(kind="consent.decision", actor=f"citizen:{consent.subject_masked}",
-                               subject=principal.subject, data={
-        "consent_id": consent.id, "decision": after, "requester_code": requester.code,
-        "requester_name": requester.name, "source_id": consent.source_id, "fields": consent.fields,
-        "purpose": consent.purpose, "subject_masked": consent.subject_masked}), now=now, pepper=pepper)
+    TransactionSink(session, pepper).append([AuditEvent(
+        kind="consent.decision", actor=f"citizen:{consent.subject_masked}", subject=principal.subject, data={
+            "consent_id": consent.id, "decision": after, "requester_code": requester.code,
+            "requester_name": requester.name, "source_id": consent.source_id, "fields": consent.fields,
+            "purpose": consent.purpose, "subject_masked": consent.subject_masked})], now=now)
     session.flush()
     return consent
 

@@ -6,13 +6,17 @@ purpose.
 
 The route's path (ExchangeDesk) keeps the event loop free of the database in the common case: what a department
 may read of a source is cached per worker under the registry generation it was read at (its grants by purpose, so
-one read serves every purpose), the audit entry is appended by the group-commit AuditWriter, and inside that write
-the generation is compared again, so a grant revoked a moment ago stops the query there and then. Refusals, consent
+one read serves every purpose), the audit entry is appended by the group-commit sink, and inside that write the
+generation is compared again, so a grant revoked a moment ago stops the query there and then. Refusals, consent
 checks and cache misses read the database in the thread pool.
+
+Issue from source takes the same path (`answer_within`): the plan is made in the issuance's session with the same
+checks, and the audit entry joins the issuance's transaction instead of a group commit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -21,8 +25,8 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from hub.audit.entries import entry_row, row_ref
-from hub.audit.service import AuditEvent, AuditRef, record
+from hub.audit.service import AuditEvent, AuditRef, TransactionSink
+from hub.audit.sink import GroupCommitSink
 from hub.audit.writer import AuditWriter
 from hub.auth.tokens import Principal
 from hub.core.errors import HubError, ValidationFailed
@@ -75,7 +79,7 @@ class ExchangeDesk:
     def __init__(self, session_factory: sessionmaker[Session], *, connections: Connections,
                  receipts: ReceiptSigner, writer: AuditWriter, pepper: bytes) -> None:
         self._factory, self._connections, self._receipts = session_factory, connections, receipts
-        self._writer, self._pepper = writer, pepper
+        self._sink, self._pepper = GroupCommitSink(writer, pepper), pepper
         self._access: dict[tuple[str, str], tuple[int, SourceAccess]] = {}
         self.generation = -1  # the newest registry generation this worker has seen
 
@@ -89,12 +93,26 @@ class ExchangeDesk:
         plan = self._cached_plan(source_id, query, principal, now)
         if plan is None:
             plan = await run_in_threadpool(self._fresh_plan, source_id, query, principal, now)
-        found = await self._connections.fetch(plan.connector, query.subject, plan.fields,
-                                                  source_id=plan.source_id)
+        guard = partial(self._recheck, plan, now)
+        return await self._exchange(plan, query, now=now,
+                                    audit=lambda event: self._sink.append([event], now=now, guard=guard))
+
+    async def answer_within(self, session: Session, source_id: str, query: ExchangeQuery, *, principal: Principal,
+                            now: datetime) -> ExchangeAnswer:
+        """Answer inside the caller's transaction (issue from source): authorised and audited in its session."""
+        plan = await run_in_threadpool(authorise_query, session, source_id, query, principal=principal,
+                                       connections=self._connections, pepper=self._pepper, now=now)
+        sink = TransactionSink(session, self._pepper)
+        return await self._exchange(plan, query, now=now,
+                                    audit=lambda event: run_in_threadpool(sink.append, [event], now=now))
+
+    async def _exchange(self, plan: QueryPlan, query: ExchangeQuery, *, now: datetime,
+                        audit: Callable[[AuditEvent], Awaitable[list[AuditRef]]]) -> ExchangeAnswer:
+        """The one exchange path: fetch what the plan allows, audit it through the caller's sink, sign the receipt."""
+        found = await self._connections.fetch(plan.connector, query.subject, plan.fields, source_id=plan.source_id)
         answer, event = answer_and_event(plan, query, found)
-        row = entry_row(event, now, self._pepper)
-        await self._writer.append(row, guard=partial(self._recheck, plan, now))
-        return finish_answer(answer, plan, query, event, row_ref(row), receipts=self._receipts, now=now)
+        (ref,) = await audit(event)
+        return finish_answer(answer, plan, query, event, ref, receipts=self._receipts, now=now)
 
     def _cached_plan(self, source_id: str, query: ExchangeQuery, principal: Principal,
                      now: datetime) -> QueryPlan | None:
@@ -144,18 +162,6 @@ class ExchangeDesk:
         if not set(plan.fields) <= allowed:
             raise GrantRequired(f"The grant on {plan.source_id} changed while the query ran: its answer is "
                                 "withheld. Check the grant with GET /grants.", source=plan.source_id)
-
-
-async def query_source(session: Session, source_id: str, query: ExchangeQuery, *, principal: Principal,
-                       connections: Connections, receipts: ReceiptSigner, pepper: bytes,
-                       now: datetime) -> ExchangeAnswer:
-    """Answer an exchange query inside the caller's transaction (e.g. issuance from a source)."""
-    plan = await run_in_threadpool(authorise_query, session, source_id, query, principal=principal,
-                                   connections=connections, pepper=pepper, now=now)
-    found = await connections.fetch(plan.connector, query.subject, plan.fields, source_id=plan.source_id)
-    answer, event = answer_and_event(plan, query, found)
-    ref: AuditRef = await run_in_threadpool(record, session, event, now=now, pepper=pepper)
-    return finish_answer(answer, plan, query, event, ref, receipts=receipts, now=now)
 
 
 def authorise_query(session: Session, source_id: str, query: ExchangeQuery, *, principal: Principal,

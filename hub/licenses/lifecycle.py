@@ -16,17 +16,11 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, NotFound
+from hub.exchange.service import ExchangeDesk
 from hub.licenses.artifacts import Artifacts
 from hub.licenses.models import LicenseIssue, ReissueRequest
-from hub.licenses.service import (
-    _stored_holder,
-    _validity,
-    create_version,
-    get_license,
-    local_date,
-    record_event,
-    validated_data,
-)
+from hub.licenses.pipeline import Checked, local_date, validated_data, validity
+from hub.licenses.service import _stored_holder, create_version, get_license, record_event
 from hub.licenses.sourcing import IssuedFromSourceOnly, data_from_source
 from hub.licenses.tables import License, LicenseEvent
 from hub.licenses.types import LicenseType
@@ -74,8 +68,8 @@ def _flip(session: Session, row: License, purpose: str, value: bool, now: dateti
 
 
 async def reissue(session: Session, identifier: str, request: ReissueRequest, *, principal: Principal,
-                  types: dict[str, LicenseType], keyring: KeyRing, artifacts: Artifacts, connections, receipts,
-                  pepper: bytes, now: datetime) -> License:
+                  types: dict[str, LicenseType], keyring: KeyRing, artifacts: Artifacts, exchange: ExchangeDesk,
+                  now: datetime) -> License:
     """Re-issue a license; for a type bound to a source, read the source again first (in the same transaction)."""
     old, license_type = await run_in_threadpool(reissue_target, session, identifier, request, principal=principal,
                                                 types=types)
@@ -83,8 +77,7 @@ async def reissue(session: Session, identifier: str, request: ReissueRequest, *,
     if license_type.from_source is not None:
         holder = _stored_holder(old)
         fresh = await data_from_source(session, LicenseIssue(type=old.type_code, holder=holder, from_source=True),
-                                       types=types, principal=principal, connections=connections,
-                                       receipts=receipts, pepper=pepper, now=now,
+                                       types=types, principal=principal, exchange=exchange, now=now,
                                        detail=f"换发{license_type.name} {old.identifier}")
         sourced = fresh.data
     return await run_in_threadpool(partial(reissue_license, session, identifier, request, principal=principal,
@@ -122,12 +115,11 @@ def reissue_license(session: Session, identifier: str, request: ReissueRequest, 
     holder = _stored_holder(old)
     data = validated_data(license_type, holder, {**old.data, **request.data} if sourced is None else sourced,
                           today=local_date(now))
-    valid_from, valid_until = _validity(license_type, request, now)
+    valid_from, valid_until = validity(license_type, request, now)
     department = get_department(session, old.issuer_department_id)
-    new = create_version(session, license_type=license_type, department=department, keyring=keyring,
-                         artifacts=artifacts,
-                         serial=old.serial, version=old.version + 1, holder=holder, data=data,
-                         valid_from=valid_from, valid_until=valid_until, actor=principal.client_id, now=now)
+    new = create_version(session, Checked(holder, license_type, data, valid_from, valid_until), department=department,
+                         keyring=keyring, artifacts=artifacts, serial=old.serial, version=old.version + 1,
+                         actor=principal.client_id, now=now)
     _flip(session, old, "revocation", True, now)
     old.status, old.superseded_by = "revoked", new.identifier
     record_event(session, old, "superseded", actor=principal.client_id, now=now, reason=request.reason,

@@ -56,8 +56,7 @@ async def issue(request: Request) -> Response:
     with state.session_factory() as session:
         if sourced:  # the exchange's audit entry joins the issuance's transaction
             body = await sourcing.data_from_source(session, body, types=state.license_types, principal=principal,
-                                                   connections=state.connections, receipts=state.receipts,
-                                                   pepper=state.pepper, now=state.clock())
+                                                   exchange=state.exchange, now=state.clock())
         out, created = await run_in_threadpool(_issue, session, body, state, principal, idempotency_key, sourced)
     return Response(out.model_dump_json(), status_code=201 if created else 200, media_type="application/json")
 
@@ -130,8 +129,8 @@ async def reissue(license_id: str, body: ReissueRequest, request: Request, sessi
                   principal: IssuerDep) -> LicenseOut:
     state = request.app.state
     row = await lifecycle.reissue(session, license_id, body, principal=principal, types=state.license_types,
-                                  keyring=state.keyring, artifacts=state.artifacts, connections=state.connections,
-                                  receipts=state.receipts, pepper=state.pepper, now=state.clock())
+                                  keyring=state.keyring, artifacts=state.artifacts, exchange=state.exchange,
+                                  now=state.clock())
     after_commit(session, state.status.invalidate)
     return await run_in_threadpool(service.license_out, session, row, types=state.license_types,
                                    base_url=state.settings.public_url)

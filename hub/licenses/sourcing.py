@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from hub.auth.tokens import Principal
 from hub.core.errors import HubError, ValidationFailed
 from hub.exchange.models import ExchangeQuery
-from hub.exchange.service import query_source
+from hub.exchange.service import ExchangeDesk
 from hub.licenses.models import LicenseIssue
 from hub.licenses.types import LicenseType
 
@@ -38,12 +38,12 @@ def require_source_path(license_type: LicenseType, *, sourced: bool) -> None:
 
 
 async def data_from_source(session: Session, request: LicenseIssue, *, types: dict[str, LicenseType],
-                           principal: Principal, connections, receipts, pepper: bytes, now: datetime,
+                           principal: Principal, exchange: ExchangeDesk, now: datetime,
                            detail: str | None = None) -> LicenseIssue:
     """Fill the request's data from the type's source; refuse when the source has no record or forbids it.
 
     The query states the type's `from_source.purpose` and, as its detail, what it is for (default: 签发 + the
-    type's name).
+    type's name); it goes through the exchange's own path, its audit entry in the issuance's transaction.
     """
     license_type = types.get(request.type)
     if license_type is None:
@@ -57,8 +57,7 @@ async def data_from_source(session: Session, request: LicenseIssue, *, types: di
     wanted = sorted(set(binding.fields.values()) | set(binding.require))
     query = ExchangeQuery(subject=request.holder.id, fields=wanted, purpose=binding.purpose,
                           detail=(detail or f"签发{license_type.name}")[:200])
-    answer = await query_source(session, binding.source, query, principal=principal, connections=connections,
-                                receipts=receipts, pepper=pepper, now=now)
+    answer = await exchange.answer_within(session, binding.source, query, principal=principal, now=now)
     if not answer.found:
         raise SourceRefusesIssuance(f"{binding.source} has no record for this holder.")
     record = answer.record or {}

@@ -1,4 +1,4 @@
-"""Issued licenses, idempotency records and serial counters."""
+"""Issued licenses, their events and serial counters (idempotency records: hub.core.idempotency)."""
 
 from __future__ import annotations
 
@@ -40,18 +40,6 @@ class License(Base):
     qr_text: Mapped[str] = mapped_column(Text)
     issued_by: Mapped[str] = mapped_column(String(64))
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class IdempotencyRecord(Base):
-    """What a client's Idempotency-Key produced, so a retry returns the same license."""
-
-    __tablename__ = "idempotency_records"
-
-    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    request_hash: Mapped[str] = mapped_column(String(64))
-    license_id: Mapped[str] = mapped_column(ForeignKey("licenses.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class SerialCounter(Base):

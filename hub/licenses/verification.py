@@ -32,7 +32,7 @@ async def verify_online(qr_text: str, state) -> dict:
             superseding = record[2]
             result = Result.of(Status.REVOKED, license=result.license, issuer=result.issuer, reason="superseded",
                                status_list=result.status_list)
-    state.audit.record_later(verification_event(result))
+    state.audit.queue.append([verification_event(result)], now=now)
     return counter_answer(result, now) | {"superseded_by": superseding}
 
 

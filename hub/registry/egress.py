@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from hub.audit.service import AuditEvent, record
+from hub.audit.service import AuditEvent, TransactionSink
 from hub.core.errors import Conflict, HubError, NotFound, ValidationFailed
 from hub.core.settings import Settings
 from hub.registry.egress_models import EgressRuleOut
@@ -184,8 +184,8 @@ def revoke_rule(session: Session, rule_id: str, *, actor: str, pepper: bytes, no
 
 def _audit(session: Session, kind: str, rule: EgressRule, department: Department, *, actor: str, pepper: bytes,
            now: datetime) -> None:
-    record(session, AuditEvent(kind=kind, actor=actor, subject=None, data={
-        "rule_id": rule.id, "department_code": department.code, "target": rule.target}), now=now, pepper=pepper)
+    TransactionSink(session, pepper).append([AuditEvent(kind=kind, actor=actor, subject=None, data={
+        "rule_id": rule.id, "department_code": department.code, "target": rule.target})], now=now)
 
 
 def list_rules(session: Session, *, department_code: str | None = None) -> list[EgressRule]:

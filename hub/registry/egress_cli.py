@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hub.audit.service import audit_pepper
+from hub.audit.sink import audit_pepper
 from hub.core.clock import system_clock
 from hub.core.operator import operator_session
 from hub.registry import egress

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from hub.audit.service import AuditEvent, record
+from hub.audit.service import AuditEvent, TransactionSink
 from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, Forbidden, HubError, NotFound, ValidationFailed
 from hub.core.idempotency import create_once
@@ -81,9 +81,9 @@ def _decide(session: Session, grant: Grant, status: str, *, actor: str, reason: 
             now: datetime) -> Grant:
     grant.status, grant.reason, grant.decided_at, grant.decided_by = status, reason, now, actor
     requester = session.get(Department, grant.requester_id)
-    record(session, AuditEvent(kind="grant.decision", actor=actor, subject=None, data={
+    TransactionSink(session, pepper).append([AuditEvent(kind="grant.decision", actor=actor, subject=None, data={
         "grant_id": grant.id, "decision": status, "source_id": grant.source_id, "requester_code": requester.code,
-        "fields": grant.fields, "purpose": grant.purpose, "reason": reason}), now=now, pepper=pepper)
+        "fields": grant.fields, "purpose": grant.purpose, "reason": reason})], now=now)
     session.flush()
     return grant
 

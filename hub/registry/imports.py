@@ -14,7 +14,7 @@ from connectors import ConnectorConfigError, ImportFormatError, ImportInterrupte
 from connectors.base import ImportTooLarge
 from connectors.bulk import ImportReport, import_file
 from connectors.fields import FieldSpec
-from hub.audit.service import AuditEvent, record
+from hub.audit.service import AuditEvent, TransactionSink
 from hub.auth.tokens import Principal
 from hub.core.errors import BadRequest, Forbidden, HubError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from hub.core.ids import is_valid_resident_id
@@ -74,8 +74,8 @@ def audit_import(session: Session, source: Source, report: ImportReport, *, acto
                  now: datetime, interrupted: bool = False) -> None:
     """Append the import's outcome to the audit log."""
     data = {"source_id": source.id, "total": report.total, "imported": report.imported, "failed": report.failed}
-    record(session, AuditEvent(kind="source.import", actor=actor, subject=None,
-                               data=data | ({"interrupted": True} if interrupted else {})), now=now, pepper=pepper)
+    TransactionSink(session, pepper).append([AuditEvent(kind="source.import", actor=actor, subject=None, data=data | (
+        {"interrupted": True} if interrupted else {}))], now=now)
 
 
 async def receive_import(session: Session, source_id: str, chunks: AsyncIterator[bytes], content_type: str | None, *,

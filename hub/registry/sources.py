@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 import connectors
 from connectors import ConnectorConfigError
 
-from hub.audit.service import AuditEvent, record, session_pepper
+from hub.audit.service import AuditEvent, TransactionSink
 from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from hub.core.idempotency import body_hash, remember, replayed
@@ -97,9 +97,9 @@ def _definition(source: Source, config: dict) -> dict:
 def _audit_change(session: Session, kind: str, source: Source, *, department: Department, changed: list[str],
                   now: datetime) -> None:
     """Catalogue changes are in the audit log: who registered or changed which source, and what changed."""
-    record(session, AuditEvent(kind=kind, actor=department.code, subject=None, data={
+    TransactionSink(session).append([AuditEvent(kind=kind, actor=department.code, subject=None, data={
         "source_id": source.id, "source_name": source.name, "sharing_class": source.sharing_class,
-        "changed": changed}), now=now, pepper=session_pepper(session))
+        "changed": changed})], now=now)
 
 
 def register_source(session: Session, request: SourceCreate, *, department: Department, health: Health,
