@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -233,6 +233,19 @@ def make_console() -> Console:
     """Return a console; one that is not a terminal gets room for the widest table."""
     console = Console()
     return console if console.is_terminal else Console(width=max(console.width, 132))
+
+
+def run_part(argv: list[str] | None, title: str, run_alone: Callable[[Plan, Progress, Results, Path], None],
+             measured: Callable[[Results], list]) -> int:
+    """Run one step alone with the options of `python -m bench` and print its figures; 1 if it measured nothing."""
+    plan, markdown = parse_args(argv)
+    console = make_console()
+    console.print(f"[bold]{title}[/] ({plan.label} run)")
+    results = Results(environment=report.environment())
+    with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp, make_progress(console) as progress:
+        run_alone(plan, progress, results, Path(tmp))
+    print_results(console, results, markdown=markdown)
+    return 0 if measured(results) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,6 @@ by the same uvicorn command line and loaded by the same generator, one endpoint 
 from __future__ import annotations
 
 import json
-import tempfile
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,14 +19,12 @@ import httpx
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from rich.progress import Progress
 
-from bench import report
 from bench.baseline import KEY_VARIABLE
 from bench.exchange import started, timed
 from bench.loadgen import LoadSpec
 from bench.results import EndpointLoad, HttpRow, Results
 from bench.server import Served, free_port, running, running_hub, uvicorn_command
 from bench.site import Prepared, trust_list
-from bench.ui import make_progress
 
 if TYPE_CHECKING:
     from bench.cli import Plan
@@ -103,14 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the HTTP step alone and print its figures (the options of `python -m bench`)."""
     from bench import cli
 
-    plan, markdown = cli.parse_args(argv)
-    console = cli.make_console()
-    console.print(f"[bold]HTTP benchmark[/] ({plan.label} run)")
-    results = Results(environment=report.environment())
-    with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp, make_progress(console) as progress:
-        run_alone(plan, progress, results, Path(tmp))
-    cli.print_results(console, results, markdown=markdown)
-    return 0 if results.http else 1
+    return cli.run_part(argv, "HTTP benchmark", run_alone, lambda results: results.http)
 
 
 if __name__ == "__main__":
