@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 from rich.console import Console
@@ -21,11 +19,10 @@ from bench.batch import run as run_batch
 from bench.bulk_import import run as run_bulk_import
 from bench.exchange import exchange_notes, exchange_rows
 from bench.issuance import credit_codes, issuance, warm_up
-from bench.load import run_load
+from bench.http_load import issuer_key_pem, measure_http
 from bench.records import records_row
-from bench.loadgen import LoadSpec
 from bench.offline import offline_rates, qr_size
-from bench.results import EndpointLoad, HttpRow, IssueRow, Results
+from bench.results import IssueRow, Results
 from bench.server import Served, ServerError, free_port, running_hub
 from bench.site import HubSite, Prepared, load_site, postgres_admin_url, scratch_postgres, trust_list
 from bench.status import status_rows
@@ -58,7 +55,9 @@ QUICK = Plan(label="quick", cpu_seconds=0.5, http_seconds=2.0, warmup=0.5, issue
 
 def parse_args(argv: list[str] | None) -> tuple[Plan, bool]:
     """Return the plan the command line asks for, and whether to print Markdown."""
-    parser = argparse.ArgumentParser(prog="python -m bench", description="Run every hub benchmark once.")
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Run every hub benchmark once.",
+                                     epilog="Parts alone, same options: python -m bench.http_load (POST /verify and "
+                                            "GET /health against the baseline app), python -m bench.exchange.")
     parser.add_argument("--quick", action="store_true", help="short durations, for a smoke run")
     parser.add_argument("--markdown", action="store_true", help="also print the summary as a Markdown table")
     parser.add_argument("--connections", type=int, help="concurrent connections of the HTTP load (default 32)")
@@ -83,34 +82,6 @@ def measure_offline(prepared: Prepared, plan: Plan, progress: Progress, results:
     total = 3 * plan.cpu_seconds  # three workloads, cpu_seconds each
     with step(progress, "Offline: raw signature check, verify(), decode_qr()", total) as tick:
         results.offline = offline_rates(prepared.sample_qr, trust, plan.cpu_seconds, tick)
-
-
-def timed_load(progress: Progress, plan: Plan, server: Served, label: str, **request: str) -> EndpointLoad:
-    """Run one timed load against the server, noting the CPU time the server spends."""
-    spec = LoadSpec(port=urlsplit(server.base_url).port, connections=plan.connections, duration=plan.http_seconds,
-                    warmup=plan.warmup, **request)
-    with step(progress, label, plan.warmup + plan.http_seconds) as tick:
-        before = server.cpu_seconds()
-        load = run_load(spec, tick)
-        after = server.cpu_seconds()
-    return EndpointLoad(load, None if before is None or after is None else after - before)
-
-
-def check_verify(base_url: str, body: str) -> None:
-    """Refuse to load /verify unless one request says the demo QR is valid."""
-    response = httpx.post(f"{base_url}/verify", content=body, headers={"Content-Type": "application/json"})
-    if response.status_code != 200 or response.json().get("valid") is not True:
-        raise RuntimeError(f"POST /verify does not accept the demo QR: {response.status_code} {response.text[:300]}")
-
-
-def measure_http(prepared: Prepared, plan: Plan, progress: Progress, server: Served, workers: int) -> HttpRow:
-    """Load POST /verify, then GET /health, of the running server."""
-    body = json.dumps({"qr": prepared.sample_qr})
-    check_verify(server.base_url, body)
-    verify = timed_load(progress, plan, server, f"POST /verify, {workers} worker(s)", method="POST", path="/verify",
-                        body=body)
-    health = timed_load(progress, plan, server, f"GET /health, {workers} worker(s)", method="GET", path="/health")
-    return HttpRow(workers=workers, connections=plan.connections, verify=verify, health=health)
 
 
 def measure_issuance(prepared: Prepared, plan: Plan, progress: Progress, server: Served, backend: str,
@@ -150,10 +121,10 @@ def sqlite_benchmarks(plan: Plan, progress: Progress, results: Results, root: Pa
     """Everything that runs on the SQLite site: offline figures, HTTP loads, issuance."""
     prepared = prepare(progress, root / "sqlite")
     measure_offline(prepared, plan, progress, results)
-    codes = credit_codes()
+    codes, key_pem = credit_codes(), issuer_key_pem(prepared)
     for workers in plan.workers:
         with serving(prepared, progress, workers) as server:
-            results.http.append(measure_http(prepared, plan, progress, server, workers))
+            results.http.append(measure_http(prepared, plan, progress, server, workers, key_pem))
             if workers == min(plan.workers):  # issuance shares the first server
                 results.issuance.extend(measure_issuance(prepared, plan, progress, server, "SQLite", codes))
     measure_exchange(prepared, plan, progress, results, "SQLite")
@@ -215,7 +186,8 @@ def seaweedfs(progress: Progress, root: Path) -> Iterator[tuple[str, str, str]]:
 def note_errors(results: Results) -> None:
     """Add a note for every measurement that saw failed requests."""
     for row in results.http:
-        for name, load in (("POST /verify", row.verify.load), ("GET /health", row.health.load)):
+        for name, load in (("POST /verify", row.verify.load), ("GET /health", row.health.load),
+                           ("baseline POST /verify", row.baseline_verify.load), ("baseline GET /", row.baseline_get.load)):
             if load.errors:
                 results.notes.append(f"{name}, {row.workers} worker(s): {load.errors} errors, statuses {load.statuses}")
     for row in results.issuance:
@@ -261,6 +233,19 @@ def make_console() -> Console:
     """Return a console; one that is not a terminal gets room for the widest table."""
     console = Console()
     return console if console.is_terminal else Console(width=max(console.width, 132))
+
+
+def run_part(argv: list[str] | None, title: str, run_alone: Callable[[Plan, Progress, Results, Path], None],
+             measured: Callable[[Results], list]) -> int:
+    """Run one step alone with the options of `python -m bench` and print its figures; 1 if it measured nothing."""
+    plan, markdown = parse_args(argv)
+    console = make_console()
+    console.print(f"[bold]{title}[/] ({plan.label} run)")
+    results = Results(environment=report.environment())
+    with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp, make_progress(console) as progress:
+        run_alone(plan, progress, results, Path(tmp))
+    print_results(console, results, markdown=markdown)
+    return 0 if measured(results) else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
@@ -25,14 +24,13 @@ import httpx
 from rich.progress import Progress
 from sqlalchemy.exc import SQLAlchemyError
 
-from bench import report
 from bench.issuance import department_token
 from bench.load import run_load
 from bench.loadgen import LoadSpec
 from bench.results import EndpointLoad, ExchangeRow, Results
 from bench.server import Served, free_port, running_hub, stop_server, wait_ready
 from bench.site import REPO_ROOT, Prepared, postgres_admin_url, scratch_postgres
-from bench.ui import make_progress, step
+from bench.ui import step
 from demo_systems.population import people
 from hub.demo import DEPARTMENTS
 
@@ -210,14 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the exchange step alone and print its figures (the options of `python -m bench`)."""
     from bench import cli
 
-    plan, markdown = cli.parse_args(argv)
-    console = cli.make_console()
-    console.print(f"[bold]Exchange benchmark[/] ({plan.label} run)")
-    results = Results(environment=report.environment())
-    with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp, make_progress(console) as progress:
-        run_alone(plan, progress, results, Path(tmp))
-    cli.print_results(console, results, markdown=markdown)
-    return 0 if results.exchange else 1
+    return cli.run_part(argv, "Exchange benchmark", run_alone, lambda results: results.exchange)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from bench.results import EndpointLoad, ExchangeRow, HttpRow, IssueRow, Results
 SUMMARY_HEADERS = ("Measurement", "Setup", "Result")
 EXCHANGE_GOAL_QPS, EXCHANGE_GOAL_P99_MS = 1000.0, 15.0  # the exchange issue's goal on a 2-core machine
 _NO_ANSWER = "no answer in the window (see notes)"
+# The hub against bench/baseline.py in the same run: throughput multiples to reach, p99 multiple not to pass.
+VERIFY_GOAL, P99_GOAL, HEALTH_GOAL = 0.8, 2.0, 0.8
 
 
 def environment() -> str:
@@ -79,6 +81,8 @@ def http_table(rows: list[HttpRow]) -> Table:
     for row in rows:
         table.add_row("POST /verify", _workers(row.workers), *_load_cells(row.verify), f"{row.ratio:.2f}×")
         table.add_row("GET /health", _workers(row.workers), *_load_cells(row.health), "1.00×")
+        table.add_row("baseline POST /verify", _workers(row.workers), *_load_cells(row.baseline_verify), "")
+        table.add_row("baseline GET /", _workers(row.workers), *_load_cells(row.baseline_get), "")
     return table
 
 
@@ -160,7 +164,20 @@ def _http_summary(row: HttpRow) -> list[tuple[str, str, str]]:
         ("POST /verify", setup, f"{_n(row.verify.load.rps)} req/s, {_latency(row.verify)}"),
         ("GET /health", setup, f"{_n(row.health.load.rps)} req/s, {_latency(row.health)}"),
         ("/verify ÷ /health", setup, f"{row.ratio:.2f}× throughput"),
+        ("Baseline POST /verify", setup, f"{_n(row.baseline_verify.load.rps)} req/s, {_latency(row.baseline_verify)}"),
+        ("Baseline GET / ({})", setup, f"{_n(row.baseline_get.load.rps)} req/s, {_latency(row.baseline_get)}"),
+        ("POST /verify ÷ baseline", setup,
+         f"{row.verify_vs_baseline:.2f}× throughput (goal ≥ {VERIFY_GOAL:.1f}× "
+         f"{_met(row.verify_vs_baseline >= VERIFY_GOAL)}), p99 {row.p99_vs_baseline:.2f}× "
+         f"(goal ≤ {P99_GOAL:.0f}× {_met(row.p99_vs_baseline <= P99_GOAL)})"),
+        ("GET /health ÷ baseline GET /", setup,
+         f"{row.health_vs_baseline:.2f}× throughput (goal ≥ {HEALTH_GOAL:.1f}× "
+         f"{_met(row.health_vs_baseline >= HEALTH_GOAL)})"),
     ]
+
+
+def _met(met: bool) -> str:
+    return "met" if met else "NOT met"
 
 
 def summary_rows(results: Results) -> list[tuple[str, str, str]]:
@@ -201,7 +218,7 @@ def _exchange_summary(rows: list[ExchangeRow]) -> list[tuple[str, str, str]]:
         unloaded = _NO_ANSWER if not row.hub_unloaded.load.requests else (
             f"p50 {p50:+.2f} ms, p99 {p99:+.2f} ms (hub p50 {row.hub_unloaded.load.p50_ms:.2f} ms, "
             f"direct {row.direct_unloaded.load.p50_ms:.2f} ms); goal p99 ≤ {EXCHANGE_GOAL_P99_MS:.0f} ms "
-            f"{'met' if met else 'NOT met'}")
+            f"{_met(met)}")
         lines.append(("Exchange overhead, unloaded", f"{setup}, 1 connection", unloaded))
     return lines
 
@@ -217,7 +234,7 @@ def _exchange_result(row: ExchangeRow) -> str:
     p50, p99 = row.overhead_ms
     met = row.hub.load.rps >= EXCHANGE_GOAL_QPS and not row.hub.load.errors
     return (f"{_n(row.hub.load.rps)} queries/s, {_latency(row.hub)}; overhead p50 {p50:+.1f} ms, p99 {p99:+.1f} ms; "
-            f"goal ≥ {EXCHANGE_GOAL_QPS:,.0f}/s {'met' if met else 'NOT met'}")
+            f"goal ≥ {EXCHANGE_GOAL_QPS:,.0f}/s {_met(met)}")
 
 
 def summary_table(results: Results) -> Table:

@@ -27,17 +27,38 @@ class EndpointLoad:
 
 @dataclass(frozen=True)
 class HttpRow:
-    """POST /verify and GET /health against one server configuration."""
+    """POST /verify and GET /health against one server configuration, and the baseline app's on the same one."""
 
     workers: int
     connections: int
     verify: EndpointLoad
     health: EndpointLoad
+    baseline_verify: EndpointLoad  # bench/baseline.py: POST /verify of the same QR
+    baseline_get: EndpointLoad  # bench/baseline.py: GET / answering {}
 
     @property
     def ratio(self) -> float:
         """Return /verify throughput as a fraction of /health throughput."""
-        return self.verify.load.rps / self.health.load.rps if self.health.load.rps else 0.0
+        return _over(self.verify.load.rps, self.health.load.rps)
+
+    @property
+    def verify_vs_baseline(self) -> float:
+        """Return the hub's POST /verify throughput as a multiple of the baseline's."""
+        return _over(self.verify.load.rps, self.baseline_verify.load.rps)
+
+    @property
+    def p99_vs_baseline(self) -> float:
+        """Return the hub's POST /verify p99 latency as a multiple of the baseline's."""
+        return _over(self.verify.load.p99_ms, self.baseline_verify.load.p99_ms)
+
+    @property
+    def health_vs_baseline(self) -> float:
+        """Return the hub's GET /health throughput as a multiple of the baseline's trivial GET."""
+        return _over(self.health.load.rps, self.baseline_get.load.rps)
+
+
+def _over(value: float, reference: float) -> float:
+    return value / reference if reference else 0.0
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,29 +32,32 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def uvicorn_command(port: int, workers: int) -> list[str]:
-    """Return the uvicorn command line serving the hub's app factory."""
-    return [sys.executable, "-m", "uvicorn", "hub.main:create_app", "--factory", "--host", "127.0.0.1",
+HUB_FACTORY = "hub.main:create_app"
+
+
+def uvicorn_command(port: int, workers: int, factory: str = HUB_FACTORY) -> list[str]:
+    """Return the uvicorn command line serving an app factory (the hub's unless told), as every load serves it."""
+    return [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1",
             "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
 
 
-def start_server(site: HubSite, workers: int, log_path: Path) -> subprocess.Popen:
-    """Launch uvicorn in its own process group with the site's environment, logging to log_path."""
+def start_server(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """Launch a server command in its own process group with env, logging to log_path."""
     with log_path.open("ab") as log:
-        return subprocess.Popen(uvicorn_command(site.port, workers), cwd=REPO_ROOT, env=site.process_env(),
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def wait_ready(process: subprocess.Popen, base_url: str, log_path: Path, timeout: float = START_TIMEOUT) -> None:
-    """Poll GET /health until it answers 200; raise ServerError if the process dies or time runs out."""
+def wait_ready(process: subprocess.Popen, base_url: str, log_path: Path, timeout: float = START_TIMEOUT,
+               probe: str = "/health") -> None:
+    """Poll GET probe until it answers 200; raise ServerError if the process dies or time runs out."""
     deadline = time.monotonic() + timeout
     with httpx.Client(base_url=base_url, timeout=2.0) as client:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise ServerError(f"uvicorn exited with {process.returncode}:\n{_tail(log_path)}")
             try:
-                if client.get("/health").status_code == 200:
+                if client.get(probe).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
@@ -121,12 +124,18 @@ class Served:
 
 
 @contextmanager
-def running_hub(site: HubSite, workers: int = 1) -> Iterator[Served]:
-    """Serve the site with uvicorn for the duration of the block."""
-    log_path = site.root / f"uvicorn-{workers}w.log"
-    process = start_server(site, workers, log_path)
+def running(command: list[str], env: dict[str, str], base_url: str, log_path: Path,
+            probe: str = "/health") -> Iterator[Served]:
+    """Run a server command for the duration of the block, once GET probe answers."""
+    process = start_server(command, env, log_path)
     try:
-        wait_ready(process, site.base_url, log_path)
-        yield Served(site.base_url, process.pid)
+        wait_ready(process, base_url, log_path, probe=probe)
+        yield Served(base_url, process.pid)
     finally:
         stop_server(process)
+
+
+def running_hub(site: HubSite, workers: int = 1) -> AbstractContextManager[Served]:
+    """Serve the site with uvicorn for the duration of the block."""
+    return running(uvicorn_command(site.port, workers), site.process_env(), site.base_url,
+                   site.root / f"uvicorn-{workers}w.log")

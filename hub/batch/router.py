@@ -14,7 +14,7 @@ from hub.batch.models import JobOut
 from hub.core.db import SessionDep
 
 router = APIRouter(tags=["batches"])
-MAX_UPLOAD_BYTES = 40 * 1024 * 1024  # give BodyLimitMiddleware this for /licenses/batch
+MAX_UPLOAD_BYTES = 40 * 1024 * 1024  # give RequestGuard this for /licenses/batch
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
 
 

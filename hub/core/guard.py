@@ -1,7 +1,8 @@
-"""Refuse control characters anywhere in a request, before any route, parser or database driver sees them.
+"""Refuse bodies over their limit and control characters anywhere in a request, before any route, parser or
+database driver sees them.
 
 PostgreSQL cannot store NUL in text, and no identifier, header or one-line field has a use for the other C0
-characters either. One middleware checks every request once:
+characters either. One middleware checks every request once, with its body limit:
 
 | part of the request | refused |
 | --- | --- |
@@ -20,12 +21,11 @@ which report a bad cell as that row's error.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from urllib.parse import quote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub.core.errors import ControlCharacter, HubError, InvalidUnicode, problem
+from hub.core.errors import ControlCharacter, HubError, InvalidUnicode, PayloadTooLarge, problem
 
 # Raw bytes are looked for with bytes.translate, which deletes them in C several times faster than a regex scan.
 _C0_DEL = bytes(range(0x20)) + b"\x7f"
@@ -79,44 +79,86 @@ def _has_any(data: bytes, unwanted: bytes) -> bool:
     return len(data.translate(None, unwanted)) != len(data)
 
 
-class ControlCharacterGuard:
-    """Answer 422 (urn:hub:problem:control_character) to a request with control characters where none belong.
+class RequestGuard:
+    """Refuse a body over its limit (413) and control characters where none belong (422), in one pass.
 
-    Bodies are read whole before the app runs (they are small: the body limit middleware outside this one caps
-    them) and handed on unchanged; `uploads` lists the paths whose bodies are files for their own readers (a `*`
-    stands for one path segment).
+    The limit is `max_bytes`, or the one `uploads` gives the path (a `*` stands for one path segment): a declared
+    Content-Length over it is refused before anything else; a streamed body is counted as it arrives. Other
+    bodies are read whole (they are small: the limit caps them) and handed on unchanged once checked; an
+    upload's body is a file for its own reader, which meets the limit as it reads. A request without a body
+    costs one look at its headers and request line.
     """
 
-    def __init__(self, app: ASGIApp, *, uploads: Iterable[str] = ()) -> None:
-        self.app = app
-        self.uploads = [re.compile("^" + re.escape(p).replace(r"\*", "[^/]+") + "$") for p in uploads]
+    def __init__(self, app: ASGIApp, *, max_bytes: int, uploads: dict[str, int] | None = None) -> None:
+        self.app, self.max_bytes = app, max_bytes
+        self.exact = {path: limit for path, limit in (uploads or {}).items() if "*" not in path}
+        self.patterns = [(re.compile("^" + re.escape(path).replace(r"\*", "[^/]+") + "$"), limit)
+                         for path, limit in (uploads or {}).items() if "*" in path]
+
+    def _upload_limit(self, path: str) -> int | None:
+        """Return the path's own limit if its body is an upload, else None."""
+        limit = self.exact.get(path)
+        if limit is None:
+            limit = next((limit for pattern, limit in self.patterns if pattern.match(path)), None)
+        return limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        declared, chunked, content_type = None, False, b""
+        for name, value in scope["headers"]:  # the last of a repeated header counts, as dict() would have it
+            if name == b"content-length":
+                declared = value
+            elif name == b"transfer-encoding":
+                chunked = True
+            elif name == b"content-type":
+                content_type = value
+        upload_limit = None if declared is None and not chunked else self._upload_limit(scope["path"])
+        limit = self.max_bytes if upload_limit is None else upload_limit
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return await _too_large(scope, send, limit)
         refusal = head_refusal(scope)
         if refusal is not None:
             return await _refuse(scope, send, refusal)
-        headers = dict(scope["headers"])
-        has_body = headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
-        if not has_body or any(pattern.match(scope["path"]) for pattern in self.uploads):
+        if (declared is None or declared == b"0") and not chunked:
             return await self.app(scope, receive, send)
+        if upload_limit is not None:
+            return await self.app(scope, _limited(receive, limit), send)
         try:
-            messages = await _read_body(receive)
-        except HubError as error:  # the body limit, met while reading
+            messages = await _read_body(receive, limit)
+        except HubError as error:
             return await _refuse(scope, send, error)
         body = messages[0].get("body", b"") if len(messages) == 1 else b"".join(m.get("body", b"") for m in messages)
-        is_form = headers.get(b"content-type", b"").split(b";")[0].strip().lower() == b"application/x-www-form-urlencoded"
+        is_form = content_type.split(b";")[0].strip().lower() == b"application/x-www-form-urlencoded"
         refusal = form_refusal(body) if is_form else json_refusal(body)
         if refusal is not None:
             return await _refuse(scope, send, refusal)
         await self.app(scope, _replay(messages, body, receive), send)
 
 
-async def _read_body(receive: Receive) -> list[Message]:
-    messages = []
+def _limited(receive: Receive, limit: int) -> Receive:
+    """Wrap receive so that a body growing past limit raises PayloadTooLarge where it is read."""
+    received = 0
+
+    async def limited() -> Message:
+        nonlocal received
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
+        return message
+
+    return limited
+
+
+async def _read_body(receive: Receive, limit: int) -> list[Message]:
+    """Read the whole body as the messages it came in, refusing it once it grows past limit."""
+    messages, received = [], 0
     while True:
         message = await receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
         messages.append(message)
         if message["type"] != "http.request" or not message.get("more_body", False):
             return messages
@@ -138,6 +180,12 @@ def _in_order(messages: list[Message], receive: Receive) -> Receive:
         return messages.pop(0) if messages else await receive()
 
     return replayed
+
+
+async def _too_large(scope: Scope, send: Send, limit: int) -> None:
+    response = problem(413, "payload_too_large", "Request body too large",
+                       f"The request body exceeds {limit} bytes.", scope.get("path", ""))
+    await response({"type": "http"}, _no_body, send)
 
 
 async def _refuse(scope: Scope, send: Send, error: HubError) -> None:

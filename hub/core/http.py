@@ -1,8 +1,7 @@
-"""Body limits and strict body parsing shared by the routes."""
+"""Strict body parsing shared by the routes, and the hot routes served ahead of the router."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
@@ -13,59 +12,10 @@ from fastapi.responses import Response
 from starlette.routing import Route
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub.core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, problem
+from hub.core.errors import BadRequest, UnsupportedMediaType
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-class BodyLimitMiddleware:
-    """Refuse request bodies over the limit, by Content-Length or while streaming, with a 413 problem.
-
-    `overrides` maps paths to their own limits (uploads are larger than API calls); a `*` in a path
-    stands for one path segment, as in `/sources/*/import`.
-    """
-
-    def __init__(self, app: ASGIApp, *, max_bytes: int, overrides: dict[str, int] | None = None) -> None:
-        self.app, self.max_bytes = app, max_bytes
-        self.overrides = {k: v for k, v in (overrides or {}).items() if "*" not in k}
-        self.patterns = [(re.compile("^" + re.escape(k).replace(r"\*", "[^/]+") + "$"), v)
-                         for k, v in (overrides or {}).items() if "*" in k]
-
-    def _limit(self, path: str) -> int:
-        limit = self.overrides.get(path)
-        if limit is None:
-            limit = next((v for pattern, v in self.patterns if pattern.match(path)), self.max_bytes)
-        return limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        limit = self._limit(scope.get("path", ""))
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            return await self._reject(scope, send, limit)
-        received = 0
-
-        async def limited() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
-            return message
-
-        await self.app(scope, limited, send)
-
-    async def _reject(self, scope: Scope, send: Send, limit: int) -> None:
-        response = problem(413, "payload_too_large", "Request body too large",
-                           f"The request body exceeds {limit} bytes.", scope.get("path", ""))
-        await response({"type": "http"}, _empty_receive, send)
-
-
-async def _empty_receive() -> Message:
-    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 def serve_ahead(app, path: str, endpoint: Callable[[Request], Awaitable[Response]], methods: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""The app's route table as one flat list, whichever way FastAPI keeps included routers."""
+"""The app's route table as one flat list, whichever way FastAPI keeps included routers; constant routes."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from collections.abc import Iterable, Iterator
 
 from fastapi import routing as fastapi_routing
 from fastapi.routing import APIRoute
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 
 def flat_routes(routes: Iterable) -> Iterator:
@@ -30,3 +32,15 @@ def allowed_methods(routes: Iterable, path: str) -> list[str]:
                 and route.path_regex.match(path)]
     literal = [route for route in matching if "{" not in getattr(route, "path", "{")]
     return sorted({method for route in literal or matching for method in route.methods})
+
+
+def constant_get(path: str, body: dict) -> Route:
+    """A GET route that answers the same JSON every time, to place ahead of the router for a probe.
+
+    The response is rendered once and is itself the ASGI app: a request costs no route search through the
+    included routers, no request object, no dependency solving and no serialisation. GET alone, as the FastAPI
+    route that documents it (Starlette would add HEAD).
+    """
+    route = Route(path, JSONResponse(body), methods=["GET"])
+    route.methods = {"GET"}
+    return route

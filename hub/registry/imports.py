@@ -25,7 +25,7 @@ from license_verifier.identifiers import is_valid_credit_code
 
 FORMATS = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl",
            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx"}
-MAX_IMPORT_BYTES = 200 * 1024 * 1024  # give BodyLimitMiddleware this for /sources/*/import
+MAX_IMPORT_BYTES = 200 * 1024 * 1024  # give RequestGuard this for /sources/*/import
 MAX_ERRORS_SHOWN = 1000
 
 
