@@ -66,7 +66,7 @@ class Interrupted(Exception):
 
 @dataclass(frozen=True)
 class BatchContext:
-    """What the job function needs, taken from the app (or built by the worker command)."""
+    """What the job function needs (hub.services builds it for the app and the worker command)."""
 
     session_factory: sessionmaker[Session]
     store: ObjectStore
@@ -74,11 +74,6 @@ class BatchContext:
     license_types: dict[str, LicenseType]
     clock: Clock
     chunk_rows: int = CHUNK_ROWS  # the largest chunk issued in one transaction
-
-    @classmethod
-    def from_state(cls, state) -> BatchContext:
-        return cls(session_factory=state.session_factory, store=state.store, keyring=state.keyring,
-                   license_types=state.license_types, clock=state.clock)
 
 
 def submit_batch(session: Session, data: bytes, content_type: str | None, *, principal: Principal,
