@@ -74,13 +74,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     uploads = {"/licenses/batch": MAX_UPLOAD_BYTES, "/sources/*/import": MAX_IMPORT_BYTES}
     app.add_middleware(ControlCharacterGuard, uploads=uploads)  # inside the body limit, which caps what it reads
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=uploads)
-    for router in (auth_router, registry_router, catalogue_router, egress_router, exchange_router, trust_router,
-                   batch_router, licenses_router, status_router, verify_router, audit_router):
+    routers = (auth_router, registry_router, catalogue_router, egress_router, exchange_router, trust_router,
+               batch_router, licenses_router, status_router, verify_router, audit_router)
+    for router in routers:
         app.include_router(router)
     app.include_router(auth_metadata_router)
     if settings.demo_identity:
         app.include_router(demo_identity_router)
-    serve_ahead(app)  # the hot routes, as their declarations (hub.auth.hot_routes) mark them
+    serve_ahead(app, routers)  # the hot routes, as their declarations (hub.auth.hot_routes) mark them
     _add_probes(app)
     install_docs(app)
     install_openapi(app, token_url=TOKEN_PATH, scopes=SCOPES)

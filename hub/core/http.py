@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import TypeVar
 from urllib.parse import parse_qsl
 
 from fastapi import Request
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIRouter
 from starlette.routing import Route
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
@@ -69,14 +70,15 @@ async def _empty_receive() -> Message:
 SERVED_AHEAD = "served_ahead"  # on an endpoint: served ahead of the router (the value is its declaration)
 
 
-def serve_ahead(app) -> None:
-    """Serve each route whose endpoint is marked SERVED_AHEAD through a plain Starlette Route ahead of FastAPI's.
+def serve_ahead(app, routers: Iterable[APIRouter]) -> None:
+    """Serve each route of the routers whose endpoint is marked SERVED_AHEAD through a plain Starlette Route
+    placed ahead of FastAPI's router (the routers are included without a prefix).
 
     Measured on the 2-core machine with an empty POST handler: FastAPI's routing and request wrapper answer
     4.5k requests/s on one worker where a Starlette Route answers 13k (about 140 µs a request). Such an endpoint
     takes the Request alone and returns a Response; its APIRoute stays registered and describes it in OpenAPI.
     """
-    marked = [route for route in app.router.routes
+    marked = [route for router in routers for route in router.routes
               if isinstance(route, APIRoute) and getattr(route.endpoint, SERVED_AHEAD, None) is not None]
     for route in marked:
         app.router.routes.insert(0, Route(route.path, route.endpoint, methods=sorted(route.methods)))
