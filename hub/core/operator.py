@@ -5,18 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from sqlalchemy.orm import Session
 
 from hub.core.errors import HubError
-
-if TYPE_CHECKING:
-    from hub.services import Services
-else:
-    Services = Any
+from hub.core.wiring import Services
 
 
 def command_services(ctx: typer.Context, *, prepare: bool = False) -> Services:

@@ -46,7 +46,8 @@ def list_rules(ctx: typer.Context, department: str = typer.Option(None, help="on
 
 
 @app.command()
-def revoke(ctx: typer.Context, rule_id: str = typer.Argument(..., help="the rule's id, as `hub connectors list` shows it")) -> None:
+def revoke(ctx: typer.Context,
+           rule_id: str = typer.Argument(..., help="the rule's id, as `hub connectors list` shows it")) -> None:
     """Delete a rule: the sources that need it are pending review again, and no longer contacted."""
     with operator_session(ctx, console) as (session, wiring):
         rule = egress.revoke_rule(session, rule_id, actor="operator", pepper=wiring.pepper,

@@ -15,7 +15,8 @@ router = APIRouter(tags=["departments"])
 
 @router.post("/departments", response_model=DepartmentCreated, status_code=201,
              summary="登记部门 Register a department (the client secret is shown once)")
-def create(body: DepartmentCreate, wiring: ServicesDep, session: SessionDep, principal: OperatorDep) -> DepartmentCreated:
+def create(body: DepartmentCreate, wiring: ServicesDep, session: SessionDep,
+           principal: OperatorDep) -> DepartmentCreated:
     created = service.create_department(session, body, passphrase=wiring.passphrase, now=wiring.clock())
     after_commit(session, wiring.keys_changed)  # a new issuer key
     return created
