@@ -29,8 +29,9 @@ def root(ctx: typer.Context) -> None:
     """Keep the hub's Services for the command: built at its first use, closed when the command ends."""
     from hub.services import CommandServices
 
-    ctx.obj = CommandServices()
-    ctx.call_on_close(ctx.obj.close)
+    if ctx.obj is None:
+        ctx.obj = CommandServices()
+        ctx.call_on_close(ctx.obj.close)
 
 
 @app.command()

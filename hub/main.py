@@ -43,7 +43,7 @@ from hub.verification.router import router as verify_router
 def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> FastAPI:
     """Build the application on the hub's Services (see hub.services): routes, middleware, OpenAPI."""
     wiring = build_services(settings or Settings(), clock=clock)
-    wiring.load_token_keys()
+    wiring.load()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

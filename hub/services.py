@@ -57,14 +57,12 @@ class Services:
     clock: Clock
     engine: Engine
     session_factory: sessionmaker[Session]
-    store: ObjectStore
     passphrase: bytes
     pepper: bytes  # the audit pepper, also in every session's info
     license_types: dict[str, LicenseType]
     keyring: KeyRing
     trust: TrustCache
     status: StatusCache
-    artifacts: Artifacts
     connections: Connections
     receipts: ReceiptSigner
     audit: AuditLog
@@ -78,6 +76,20 @@ class Services:
     token_cache: TokenCache = field(default_factory=TokenCache)
 
     @cached_property
+    def store(self) -> ObjectStore:
+        """The object store (opened at first use: a command that reads only the database needs none)."""
+        settings = self.settings
+        return open_store(settings.storage_url, endpoint=settings.s3_endpoint, access_key=settings.s3_access_key,
+                          secret_key=settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else None,
+                          base_dir=Path.cwd())
+
+    @cached_property
+    def artifacts(self) -> Artifacts:
+        """QR images and signed PDFs of licenses, in the object store."""
+        return Artifacts(self.store, types=self.license_types, keyring=self.keyring,
+                         session_factory=self.session_factory)
+
+    @cached_property
     def token_jwk(self) -> dict:
         """The private JWK that signs access tokens (read from the database once)."""
         with self.session_factory() as session:
@@ -89,9 +101,9 @@ class Services:
         with self.session_factory() as session:
             return token_public_keys(session)
 
-    def load_token_keys(self) -> None:
-        """Read the access-token keys now (at start), not in the first request that needs them."""
-        _ = self.token_jwk, self.token_keys
+    def load(self) -> None:
+        """Open now (at start) what is otherwise opened at first use: the store, the access-token keys."""
+        _ = self.artifacts, self.token_jwk, self.token_keys
 
     @property
     def batch_context(self) -> BatchContext:
@@ -142,11 +154,6 @@ def build_services(settings: Settings, *, clock: Clock = system_clock, prepare: 
     session_factory = make_session_factory(engine, info=session_info(passphrase) | {SESSION_KEY: secrets})
     if prepare:
         _prepare_database(engine, session_factory, settings, passphrase=passphrase, clock=clock)
-    store = open_store(settings.storage_url, endpoint=settings.s3_endpoint, access_key=settings.s3_access_key,
-                       secret_key=settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else None,
-                       base_dir=Path.cwd())
-    if prepare and isinstance(store, S3Store):
-        store.ensure_bucket()
     keyring, pepper = KeyRing(passphrase), audit_pepper(passphrase)
     trust = TrustCache(session_factory, license_types, passphrase=passphrase, clock=clock)
     status = StatusCache(session_factory, passphrase=passphrase, base_url=settings.public_url, clock=clock)
@@ -155,11 +162,10 @@ def build_services(settings: Settings, *, clock: Clock = system_clock, prepare: 
     audit = AuditLog(session_factory, passphrase=passphrase, clock=clock, interval=settings.audit_interval,
                      department_code=lambda session, dept_id: get_department(session, dept_id).code)
     audit_writer = AuditWriter(session_factory)
-    return Services(
-        settings=settings, clock=clock, engine=engine, session_factory=session_factory, store=store,
+    services = Services(
+        settings=settings, clock=clock, engine=engine, session_factory=session_factory,
         passphrase=passphrase, pepper=pepper, license_types=license_types, keyring=keyring, trust=trust,
         status=status, connections=connections, receipts=receipts, audit=audit, audit_writer=audit_writer,
-        artifacts=Artifacts(store, types=license_types, keyring=keyring, session_factory=session_factory),
         exchange=ExchangeDesk(session_factory, connections=connections, receipts=receipts, writer=audit_writer,
                               pepper=pepper),
         verification=Verification(trust=trust, status=status, session_factory=session_factory, audit=audit,
@@ -167,6 +173,9 @@ def build_services(settings: Settings, *, clock: Clock = system_clock, prepare: 
         batch=BatchRuntime(settings.resolved_database_url()),
         client_addresses=ClientAddresses(settings.trusted_proxies),
         verify_limit=RateLimit(settings.verify_rate_limit), token_throttle=TokenThrottle.from_settings(settings))
+    if prepare and isinstance(services.store, S3Store):
+        services.store.ensure_bucket()
+    return services
 
 
 def _prepare_database(engine: Engine, session_factory: sessionmaker[Session], settings: Settings, *,

@@ -147,4 +147,10 @@ def worker(
 
 
 if __name__ == "__main__":
-    app()
+    from hub.services import CommandServices
+
+    services = CommandServices()
+    try:
+        app(obj=services)
+    finally:
+        services.close()
