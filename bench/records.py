@@ -37,8 +37,8 @@ def run(rows: int, backend: str, s3: tuple[str, str, str] | None = None) -> tupl
         site = HubSite(root=root, port=free_port(), database_url=database, s3=s3)
         prepared = load_site(site)
         app = create_app(site.settings())
-        stack.callback(app.state.engine.dispose)
-        state = app.state
+        stack.callback(app.state.services.engine.dispose)
+        state = app.state.services
         with state.session_factory() as session:
             department = find_department_by_code(session, MARKET_CODE)
         principal = Principal(client_id=prepared.market_client[0], role="department", department_id=department.id,

@@ -93,9 +93,9 @@ def trust_list(site: HubSite) -> TrustList:
     """Return the verifier trust list the hub would serve for this site."""
     app = create_app(site.settings())
     try:
-        return app.state.trust.trust()
+        return app.state.services.trust.trust()
     finally:
-        app.state.engine.dispose()
+        app.state.services.engine.dispose()
 
 
 def postgres_admin_url() -> str:

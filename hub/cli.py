@@ -24,6 +24,16 @@ app.add_typer(audit_app, name="audit")  # hub audit verify
 app.add_typer(batch_app)  # hub issue-batch FILE, hub worker
 
 
+@app.callback()
+def root(ctx: typer.Context) -> None:
+    """Keep the hub's Services for the command: built at its first use, closed when the command ends."""
+    from hub.services import CommandServices
+
+    if ctx.obj is None:
+        ctx.obj = CommandServices()
+        ctx.call_on_close(ctx.obj.close)
+
+
 @app.command()
 def init() -> None:
     """Create the database schema, the root CA, the token key and (once) an operator client."""
@@ -87,7 +97,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to bind"),
 
 
 @app.command("import-source")
-def import_source(source_id: str = typer.Argument(..., help="a bulk source of the catalogue, e.g. civil.marriage"),
+def import_source(ctx: typer.Context,
+                  source_id: str = typer.Argument(..., help="a bulk source of the catalogue, e.g. civil.marriage"),
                   path: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV, JSONL or XLSX file"),
                   fmt: str = typer.Option(None, "--format", help="csv | jsonl | xlsx (default: from the suffix)")
                   ) -> None:
@@ -96,15 +107,13 @@ def import_source(source_id: str = typer.Argument(..., help="a bulk source of th
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from hub.audit.sink import audit_pepper
-    from hub.core.db import make_engine, make_session_factory
     from hub.core.errors import HubError
+    from hub.core.operator import command_services
     from hub.registry.imports import audit_import, import_into_source
     from hub.registry.sources import get_source
 
-    settings = Settings()
-    engine = make_engine(settings.resolved_database_url())
-    factory = make_session_factory(engine)
+    wiring = command_services(ctx)
+    factory = wiring.session_factory
     fmt = fmt or {".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx"}.get(path.suffix.lower(), "csv")
     now = datetime.now(timezone.utc)
     try:
@@ -113,10 +122,10 @@ def import_source(source_id: str = typer.Argument(..., help="a bulk source of th
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=console) as progress:
             task = progress.add_task(f"归集 {source.name}", total=None)
-            report = import_into_source(engine, source, str(path), fmt=fmt, now=now,
+            report = import_into_source(wiring.engine, source, str(path), fmt=fmt, now=now,
                                         progress=lambda done, total: progress.update(task, completed=done, total=total))
         with factory.begin() as session:
-            audit_import(session, source, report, actor="operator", pepper=audit_pepper(settings.passphrase()), now=now)
+            audit_import(session, source, report, actor="operator", pepper=wiring.pepper, now=now)
     except HubError as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(code=2) from None

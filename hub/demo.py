@@ -94,7 +94,7 @@ def load_demo(settings: Settings, *, console: Console) -> DemoSummary:
     """Load the demo (idempotent) and write var/demo/credentials.json."""
     operator = initialise(settings)
     app = create_app(settings)
-    state = app.state
+    state = app.state.services
     path = settings.var_dir / "demo" / "credentials.json"
     known = json.loads(path.read_text()) if path.exists() else {}
     with state.session_factory.begin() as session:

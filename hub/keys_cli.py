@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from hub.core.clock import system_clock
 from hub.core.operator import operator_session
 from hub.registry.service import find_department_by_code
 from hub.trust.service import issuer_keys, revoke_issuer_key, rotate_issuer_key
@@ -27,9 +26,9 @@ def _department(session: Session, code: str):
 
 
 @app.command("list")
-def list_keys(department: str = typer.Argument(..., help="the department's credit code")) -> None:
+def list_keys(ctx: typer.Context, department: str = typer.Argument(..., help="the department's credit code")) -> None:
     """Show a department's issuer keys."""
-    with operator_session(console) as (session, _):
+    with operator_session(ctx, console) as (session, _):
         dept = _department(session, department)
         table = Table("kid", "alg", "status", "not before", "not after", "compromised since")
         for key in issuer_keys(session, dept.id):
@@ -39,29 +38,29 @@ def list_keys(department: str = typer.Argument(..., help="the department's credi
 
 
 @app.command()
-def rotate(department: str = typer.Argument(..., help="the department's credit code"),
+def rotate(ctx: typer.Context, department: str = typer.Argument(..., help="the department's credit code"),
            alg: str = typer.Option(None, help="ES256 or EdDSA (default: the current key's)")) -> None:
     """Make a new issuer key and certificate; licenses signed with the old key keep verifying."""
-    with operator_session(console) as (session, settings):
+    with operator_session(ctx, console) as (session, wiring):
         dept = _department(session, department)
         keys = issuer_keys(session, dept.id)
         key = rotate_issuer_key(session, department_id=dept.id, code=dept.code, name=dept.name,
-                                alg=alg or (keys[-1].alg if keys else "ES256"), passphrase=settings.passphrase(),
-                                now=system_clock())
+                                alg=alg or (keys[-1].alg if keys else "ES256"), passphrase=wiring.passphrase,
+                                now=wiring.clock())
         console.print(f"New issuer key [bold]{key.kid}[/bold] ({key.alg}) for {dept.name}.")
 
 
 @app.command()
-def revoke(department: str = typer.Argument(..., help="the department's credit code"),
+def revoke(ctx: typer.Context, department: str = typer.Argument(..., help="the department's credit code"),
            kid: str = typer.Argument(..., help="the compromised key id"),
            since: datetime = typer.Option(..., help="compromised since (ISO 8601; UTC if no offset)")) -> None:
     """Mark a key compromised since a time; a new key replaces it if it was the active one."""
     since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
-    with operator_session(console) as (session, settings):
+    with operator_session(ctx, console) as (session, wiring):
         dept = _department(session, department)
         key = revoke_issuer_key(session, department_id=dept.id, kid=kid, since=since)
         console.print(f"Key {kid} of {dept.name} is compromised since {since.isoformat()}.")
         if not any(k.status == "active" for k in issuer_keys(session, dept.id)):
             new = rotate_issuer_key(session, department_id=dept.id, code=dept.code, name=dept.name, alg=key.alg,
-                                    passphrase=settings.passphrase(), now=system_clock())
+                                    passphrase=wiring.passphrase, now=wiring.clock())
             console.print(f"New issuer key [bold]{new.kid}[/bold] replaces it.")

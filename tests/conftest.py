@@ -198,5 +198,5 @@ def root_der(hub: Hub) -> bytes:
     """The hub root certificate (DER), as a relying party pins it."""
     from hub.trust.tables import HubKey
 
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         return session.scalar(sa.select(HubKey.certificate_der).where(HubKey.purpose == "root"))

@@ -116,8 +116,8 @@ CIVIL = ("11990100MB0000027F", "示例市民政局")
 
 
 def _record(hub, events: list[AuditEvent], now: datetime = T0) -> list:
-    with hub.app.state.session_factory() as session:
-        refs = TransactionSink(session, hub.app.state.audit.pepper).append(events, now=now)
+    with hub.app.state.services.session_factory() as session:
+        refs = TransactionSink(session, hub.app.state.services.audit.pepper).append(events, now=now)
         session.commit()
     return refs
 
@@ -149,12 +149,12 @@ def test_tree_head_is_signed_by_the_root_published_in_the_trust_list(hub):
     claims = json.loads(decoded["payload"])
     assert claims == {"tree_size": head["tree_size"], "root_hash": head["root_hash"], "timestamp": head["timestamp"]}
     assert head["tree_size"] >= 5
-    assert _mth(_leaves(hub.app.state.session_factory, head["tree_size"])) == _b(head["root_hash"])
+    assert _mth(_leaves(hub.app.state.services.session_factory, head["tree_size"])) == _b(head["root_hash"])
 
 
 def test_leaf_hash_is_sha256_of_the_canonical_entry(hub):
     ref = _record(hub, [_query_event(CIVIL, ALICE)])[0]
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         row = session.get(AuditEntry, ref.id)
     data = json.loads(row.data)
     assert ALICE not in row.data and row.subject_ref and ALICE not in row.subject_ref
@@ -195,7 +195,7 @@ def test_consistency_proofs_verify_between_tree_sizes(hub):
     first = _tree_head(hub)
     _record(hub, [_query_event(CIVIL, ALICE, n) for n in range(21)])
     second = _tree_head(hub)
-    leaves = _leaves(hub.app.state.session_factory, second["tree_size"])
+    leaves = _leaves(hub.app.state.services.session_factory, second["tree_size"])
     pairs = [(first["tree_size"], second["tree_size"]), (1, second["tree_size"]), (4, 8), (7, 8), (6, 13),
              (8, second["tree_size"]), (second["tree_size"], second["tree_size"]), (5, first["tree_size"])]
     for m, n in pairs:
@@ -232,17 +232,17 @@ def test_bad_proof_parameters_are_refused(hub):
 
 def test_rolled_back_transaction_leaves_no_entry(hub):
     size = _tree_head(hub)["tree_size"]
-    with hub.app.state.session_factory() as session:
-        (ref,) = TransactionSink(session, hub.app.state.audit.pepper).append([_query_event(CIVIL, ALICE)], now=T0)
+    with hub.app.state.services.session_factory() as session:
+        (ref,) = TransactionSink(session, hub.app.state.services.audit.pepper).append([_query_event(CIVIL, ALICE)], now=T0)
         session.flush()
         session.rollback()
     assert _tree_head(hub)["tree_size"] == size
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         assert session.get(AuditEntry, ref.id) is None
 
 
 def test_concurrent_writers_and_sequencers_give_one_contiguous_order(hub):
-    factory, log = hub.app.state.session_factory, hub.app.state.audit
+    factory, log = hub.app.state.services.session_factory, hub.app.state.services.audit
     written: list[str] = []
     errors: list[BaseException] = []
     done = threading.Event()
@@ -291,7 +291,7 @@ def test_entry_left_pending_by_a_blocked_sequencer_is_a_conflict(hub):
     size = _tree_head(hub)["tree_size"]
     forged = {"id": "f0" * 16, "created_at": T0, "kind": "x.forged", "actor": "x", "data": "{}",
               "leaf_hash": bytes(32), "seq": size}
-    with hub.app.state.engine.begin() as conn:  # takes the next seq: the sequencer cannot proceed
+    with hub.app.state.services.engine.begin() as conn:  # takes the next seq: the sequencer cannot proceed
         conn.execute(sa.insert(AuditEntry.__table__), forged)
     try:
         ref = _record(hub, [_query_event(CIVIL, ALICE)])[0]
@@ -299,7 +299,7 @@ def test_entry_left_pending_by_a_blocked_sequencer_is_a_conflict(hub):
         assert response.status_code == 409, response.text
         assert response.json()["type"] == "urn:hub:problem:audit_entry_pending"
     finally:
-        with hub.app.state.engine.begin() as conn:
+        with hub.app.state.services.engine.begin() as conn:
             conn.execute(sa.delete(AuditEntry.__table__).where(AuditEntry.id == forged["id"]))
     assert hub.client.get(f"/audit/entries/{ref.id}/proof", headers=hub.operator_headers()).status_code == 200
 

@@ -13,7 +13,7 @@ from tests.licenses import no_crime_request
 
 
 def _entries(hub, kind: str) -> list[AuditEntry]:
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         return list(session.scalars(sa.select(AuditEntry).where(AuditEntry.kind == kind)))
 
 
@@ -22,7 +22,7 @@ def test_issuance_and_verification_are_in_the_log_about_the_holder(hub, departme
     issued = hub.client.post("/licenses", json=request, headers=bearer(hub, departments["police"]))
     assert issued.status_code == 201, issued.text
     license_id = issued.json()["id"]
-    holder_ref = subject_ref(hub.app.state.pepper, request["holder"]["id"])
+    holder_ref = subject_ref(hub.app.state.services.pepper, request["holder"]["id"])
 
     issue = [e for e in _entries(hub, "license.issued") if json.loads(e.data)["license_id"] == license_id]
     assert len(issue) == 1 and issue[0].subject_ref == holder_ref
@@ -30,7 +30,7 @@ def test_issuance_and_verification_are_in_the_log_about_the_holder(hub, departme
 
     assert hub.client.post("/verify", json={"qr": issued.json()["qr"]}).json()["status"] == "valid"
     assert hub.client.post("/verify", json={"qr": "HUB1:garbage"}).json()["status"] == "malformed"
-    hub.app.state.audit.queue.flush()
+    hub.app.state.services.audit.queue.flush()
     verified = [json.loads(e.data) | {"ref": e.subject_ref} for e in _entries(hub, "license.verify")]
     assert {"license_id": license_id, "status": "valid", "ref": holder_ref}.items() <= next(
         v for v in verified if v["license_id"] == license_id).items()
@@ -47,7 +47,7 @@ def test_bulk_issuance_appends_one_entry_per_license(hub, departments):
     principal = Principal(client_id=police["client"]["client_id"], role="department", department_id=police["id"],
                           scopes=frozenset({"licenses:issue"}))
     requests = [(LicenseIssue.model_validate(no_crime_request()), None) for _ in range(3)]
-    state = hub.app.state
+    state = hub.app.state.services
     with state.session_factory.begin() as session:
         outcomes = issue_many(session, requests, principal=principal, types=state.license_types,
                               keyring=state.keyring, now=state.clock())

@@ -26,7 +26,7 @@ def test_client_secret_basic_gives_an_rfc9068_access_token(hub, departments):
     assert body["token_type"].lower() == "bearer" and body["expires_in"] == hub.settings.access_token_ttl
     header = jwt.get_unverified_header(body["access_token"])
     assert header["typ"] == "at+jwt" and header["alg"] == "ES256"
-    claims = jwt.decode(body["access_token"], hub.app.state.token_keys[header["kid"]], algorithms=["ES256"],
+    claims = jwt.decode(body["access_token"], hub.app.state.services.token_keys[header["kid"]], algorithms=["ES256"],
                         audience="http://localhost")
     assert claims["client_id"] == claims["sub"] == client["client_id"]
     assert set(claims["scope"].split()) == set(DEPARTMENT_SCOPES)
@@ -106,7 +106,7 @@ def _token_signed_with(key, kid: str, **overrides) -> str:
 
 
 def test_expired_token_is_401(hub, departments):
-    jwk = hub.app.state.token_jwk
+    jwk = hub.app.state.services.token_jwk
     key = ECAlgorithm.from_jwk(json.dumps(jwk))
     token = _token_signed_with(key, jwk["kid"], exp=int(time.time()) - 120, iat=int(time.time()) - 900)
     response = hub.client.post("/licenses", json=business_license_request(), headers={"Authorization": f"Bearer {token}"})
@@ -114,7 +114,7 @@ def test_expired_token_is_401(hub, departments):
 
 
 def test_token_signed_by_another_key_is_401(hub, departments):
-    forged = _token_signed_with(ec.generate_private_key(ec.SECP256R1()), hub.app.state.token_jwk["kid"])
+    forged = _token_signed_with(ec.generate_private_key(ec.SECP256R1()), hub.app.state.services.token_jwk["kid"])
     response = hub.client.post("/licenses", json=business_license_request(), headers={"Authorization": f"Bearer {forged}"})
     assert response.status_code == 401
 

@@ -22,7 +22,6 @@ from typer.testing import CliRunner
 
 from hub.batch import cli as batch_cli
 from hub.batch.parse import read_batch
-from hub.batch.service import BatchContext
 from hub.batch.tables import BatchJob, BatchRow
 from hub.core.ids import make_credit_code
 from hub.licenses.tables import License, SerialCounter
@@ -139,7 +138,7 @@ def all_errors(hub, department, job_id: str) -> list[dict]:
 
 
 def count(hub, table) -> int:
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         return session.scalar(select(func.count()).select_from(table))
 
 
@@ -189,7 +188,7 @@ def test_resubmitting_the_same_file_issues_nothing_new(hub, departments):
     second = wait_for(hub, market, submit(hub, market, body)["id"], timeout=60)
     assert (second["done"], second["issued"], second["failed"]) == (15, 0, 0)
     assert count(hub, License) == licenses
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         identifiers = {j: session.scalars(select(BatchRow.license_identifier).where(BatchRow.job_id == j)
                                           .order_by(BatchRow.line)).all() for j in (first["id"], second["id"])}
     assert identifiers[first["id"]] == identifiers[second["id"]]
@@ -241,11 +240,11 @@ GOOD_LINE = to_csv([good_row("x")]).split(b"\r\n")[1] + b"\n"
         "csv-line-over-1-mib", "jsonl-line-over-1-mib", "csv-cell-over-128-kib"])
 def test_bad_batch_files_are_refused_and_change_nothing(hub, departments, body, headers, status, code):
     jobs, rows, licenses = count(hub, BatchJob), count(hub, BatchRow), count(hub, License)
-    objects = hub.app.state.store.list("batches/")
+    objects = hub.app.state.services.store.list("batches/")
     problem = submit(hub, departments["market"], body, headers, expect=status)
     assert problem["type"] == f"urn:hub:problem:{code}" and problem["detail"]
     assert (count(hub, BatchJob), count(hub, BatchRow), count(hub, License)) == (jobs, rows, licenses)
-    assert hub.app.state.store.list("batches/") == objects
+    assert hub.app.state.services.store.list("batches/") == objects
 
 
 def test_too_many_rows_and_a_50_mb_upload_get_413(hub, departments):
@@ -285,9 +284,9 @@ def test_another_department_cannot_read_the_job(hub, departments):
 
 def stored_licenses(hub) -> tuple[set[str], set[str]]:
     """Return the objects under licenses/ and the prefixes of the committed licenses."""
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         identifiers = set(session.scalars(select(License.identifier)))
-    return set(hub.app.state.store.list("licenses/")), {f"licenses/{i}/" for i in identifiers}
+    return set(hub.app.state.services.store.list("licenses/")), {f"licenses/{i}/" for i in identifiers}
 
 
 def test_issue_batch_command_follows_the_job_to_its_end(hub, departments, tmp_path):
@@ -320,7 +319,7 @@ def test_a_stopped_worker_leaves_the_rest_of_the_job_to_the_next(backend, tmp_pa
     market = register_market(hub)
     job = submit(hub, market, to_csv([good_row(f"stop-{i}") for i in range(STOP_ROWS)]))
     # Small chunks and enough rows that the job outlasts procrastinate's graceful shutdown (1 s).
-    runtime, ctx = hub.app.state.batch, replace(BatchContext.from_state(hub.app.state), chunk_rows=50)
+    runtime, ctx = hub.app.state.services.batch, replace(hub.app.state.services.batch_context, chunk_rows=50)
     runtime.start_worker(ctx, poll=0.5, heartbeat=1, stalled_after=5)
     wait_for(hub, market, job["id"], timeout=60, until=lambda j: j["done"] >= 10)
     runtime.worker.stop()
@@ -328,7 +327,7 @@ def test_a_stopped_worker_leaves_the_rest_of_the_job_to_the_next(backend, tmp_pa
     time.sleep(1)
     assert wait_for(hub, market, job["id"], timeout=5, until=lambda j: True)["done"] == stopped["done"] < STOP_ROWS
     if backend == "postgresql+s3":  # the aborted queue job was put back by the retry strategy
-        with hub.app.state.engine.connect() as conn:
+        with hub.app.state.services.engine.connect() as conn:
             assert conn.execute(text("SELECT status FROM procrastinate_jobs")).scalars().all() == ["todo"]
     runtime.start_worker(ctx, poll=0.5, heartbeat=1, stalled_after=5)
     job = wait_for(hub, market, job["id"], timeout=60)
@@ -381,7 +380,7 @@ def test_worker_killed_mid_batch_ends_with_every_row_issued_exactly_once(backend
     assert (job["status"], job["done"], job["failed"]) == ("completed", KILL_ROWS - len(bad), len(bad)), \
         log_path.read_text()[-3000:]
     good_holders = [r["holder_id"] for i, r in enumerate(rows) if i not in bad]
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         per_holder = dict(session.execute(select(License.holder_id, func.count()).group_by(License.holder_id)).all())
         results = session.scalar(select(func.count()).select_from(BatchRow).where(BatchRow.job_id == job["id"]))
         serials = session.scalars(select(SerialCounter.last)).all()

@@ -61,7 +61,7 @@ def _query(hub, department, source_id: str, subject: str, fields: list[str]):
 
 def _raw_configs(hub, *source_ids: str) -> str:
     """The sources' connector configs as the database holds them."""
-    with hub.app.state.engine.connect() as conn:
+    with hub.app.state.services.engine.connect() as conn:
         rows = conn.execute(sa.select(sa.cast(Source.__table__.c.connector_config, sa.Text))
                             .where(Source.__table__.c.id.in_(source_ids))).scalars().all()
     assert len(rows) == len(source_ids)
@@ -104,15 +104,15 @@ def test_the_owner_and_the_operator_see_the_connector_redacted_others_not_at_all
 def test_plain_secrets_stored_earlier_are_sealed_at_start_up_once(hub, departments, sealed_sources, person):
     table = Source.__table__
     plain = household_source("http://127.0.0.1:1", source_id="x")["connector"]["config"]
-    with hub.app.state.engine.begin() as conn:  # a row as an earlier version of the hub stored it
+    with hub.app.state.services.engine.begin() as conn:  # a row as an earlier version of the hub stored it
         url = conn.execute(sa.select(table.c.connector_config).where(table.c.id == "household.sealed")).scalar()["url"]
         plain["url"] = url.replace("***", TOKEN)
         conn.execute(sa.update(table).where(table.c.id == "household.sealed").values(connector_config=plain))
     assert HOUSEHOLD_KEY in _raw_configs(hub, "household.sealed")
-    create_app(hub.settings, clock=hub.clock).state.engine.dispose()
+    create_app(hub.settings, clock=hub.clock).state.services.engine.dispose()
     sealed = _raw_configs(hub, "household.sealed")
     assert HOUSEHOLD_KEY not in sealed and TOKEN not in sealed and "$sealed" in sealed
-    create_app(hub.settings, clock=hub.clock).state.engine.dispose()
+    create_app(hub.settings, clock=hub.clock).state.services.engine.dispose()
     assert _raw_configs(hub, "household.sealed") == sealed  # the second start found nothing to seal
     answer = _query(hub, departments["police"], "household.sealed", person.resident_id, ["name"])
     assert answer.status_code == 200 and answer.json()["record"] == {"name": person.name}
@@ -123,7 +123,7 @@ def test_a_damaged_envelope_makes_queries_refused_not_a_server_error(hub, depart
     registered = register(hub, labour, _sql_source("labour.damaged", labour_db["reader"]))
     assert registered.status_code == 201, registered.text
     table = Source.__table__
-    with hub.app.state.engine.begin() as conn:  # before any query: nothing of it is cached yet
+    with hub.app.state.services.engine.begin() as conn:  # before any query: nothing of it is cached yet
         stored = conn.execute(sa.select(table.c.connector_config).where(table.c.id == "labour.damaged")).scalar()
         envelope = stored["$sealed"]
         damaged = stored | {"$sealed": envelope[:-6] + ("AAAAAA" if envelope[-6:] != "AAAAAA" else "BBBBBB")}

@@ -26,7 +26,7 @@ TABLES = (License, LicenseEvent, Grant, Consent, Source, OAuthClient)
 
 
 def _row_counts(hub) -> tuple[int, ...]:
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         return tuple(session.scalar(select(func.count()).select_from(table)) for table in TABLES)
 
 

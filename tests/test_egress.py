@@ -45,7 +45,7 @@ def _rules(hub, department) -> list[str]:
 
 def health_round(hub) -> dict[str, str]:
     """One round of the periodic health check, with the hub's own egress guard."""
-    state = hub.app.state
+    state = hub.app.state.services
 
     async def run() -> dict[str, str]:
         connections = Connections(state.engine, state.connections.guard, secrets=state.connections.secrets)
@@ -58,7 +58,7 @@ def health_round(hub) -> dict[str, str]:
 
 
 def _audited(hub, kind: str) -> list[dict]:
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         rows = session.scalars(sa.select(AuditEntry.data).where(AuditEntry.kind == kind)).all()
     return [json.loads(row) for row in rows]
 
@@ -242,8 +242,8 @@ def test_a_rule_revoked_elsewhere_withholds_the_answer_of_a_query_authorised_fro
     rule = approve(hub, police, url)
     assert register(hub, police, household_source(url, source_id="revoked.elsewhere")).status_code == 201
     assert _query(hub, police, person.resident_id, "revoked.elsewhere").status_code == 200  # now cached
-    with hub.app.state.session_factory.begin() as session:  # not through this worker's API: its cache stays
-        revoke_rule(session, rule["id"], actor="operator", pepper=hub.app.state.pepper, now=hub.clock())
+    with hub.app.state.services.session_factory.begin() as session:  # not through this worker's API: its cache stays
+        revoke_rule(session, rule["id"], actor="operator", pepper=hub.app.state.services.pepper, now=hub.clock())
     queries = len([e for e in _audited(hub, "exchange.query") if e["source_id"] == "revoked.elsewhere"])
     withheld = _query(hub, police, person.resident_id, "revoked.elsewhere")
     assert withheld.status_code == 409 and "张三" not in withheld.text

@@ -116,10 +116,10 @@ def test_a_sqlite_source_swapped_for_a_link_elsewhere_is_not_read(hub, departmen
     # ...and the catalogue, computed from the rules, shows the source pending review: a fresh plan says so too.
     assert hub.client.get(f"/sources/{source_id}", headers=bearer(hub, labour)).json()["egress"]["status"] == \
         "pending_review"
-    hub.app.state.exchange.forget()
+    hub.app.state.services.exchange.forget()
     answer = hub.client.post(f"/exchange/{source_id}/query", json=query, headers=bearer(hub, labour))
     assert answer.status_code == 409 and answer.json()["type"] == "urn:hub:problem:source_pending_review"
-    guard = hub.app.state.connections.guard.approving([parse_target(f"sqlite:///{real}")])
+    guard = hub.app.state.services.connections.guard.approving([parse_target(f"sqlite:///{real}")])
     connector = build("sql", {"url": f"sqlite:///{real}", "query": QUERY}, egress=guard)
     with pytest.raises(EgressRefused, match="outside the directory"):  # whatever was approved
         asyncio.run(connector.fetch(company, ["name"]))
@@ -191,12 +191,12 @@ def test_a_name_is_connected_to_at_the_address_checked_when_it_was_resolved(hub,
 
     def rebinding(host: str, port_: int) -> list:
         if host != "rebind.invalid":
-            return hub.app.state.connections.guard.resolve(host, port_)
+            return hub.app.state.services.connections.guard.resolve(host, port_)
         lookups.append(host)
         return [ipaddress.ip_address(next(answers))]
 
     target = parse_target(f"http://rebind.invalid:{port}")
-    guard = replace(hub.app.state.connections.guard, resolve=rebinding).approving([target])
+    guard = replace(hub.app.state.services.connections.guard, resolve=rebinding).approving([target])
     config = {"url": f"http://rebind.invalid:{port}/residents/{{subject}}", "retries": 0, "timeout": 2}
 
     async def twice() -> None:
@@ -225,13 +225,13 @@ def test_postgresql_connects_to_the_address_checked_and_never_to_the_hubs_databa
 
     def lookup(host: str, port: int) -> list:
         return [ipaddress.ip_address("127.0.0.1")] if host == "pg.invalid" else \
-            hub.app.state.connections.guard.resolve(host, port)
+            hub.app.state.services.connections.guard.resolve(host, port)
 
     urls = {"dept": dept.set(host="pg.invalid").render_as_string(hide_password=False)}
     own = make_url(hub.settings.resolved_database_url())
     if own.drivername.startswith("postgresql"):
         urls["own"] = own.set(host="pg.invalid").render_as_string(hide_password=False)
-    guard = replace(hub.app.state.connections.guard, resolve=lookup)
+    guard = replace(hub.app.state.services.connections.guard, resolve=lookup)
     guard = guard.approving([parse_target(f"postgresql://{u.host}:{u.port or 5432}/{u.database}")
                              for u in map(make_url, urls.values())])
 

@@ -20,7 +20,7 @@ GARBAGE = [b"", b"{", b"null", b"[]", b'"text"', b"12", b'{"a":', b"\xff\xfe\x00
 
 
 def _row_counts(hub) -> tuple[int, ...]:
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         return tuple(session.scalar(select(func.count()).select_from(t)) for t in (License, Department, OAuthClient, HubKey))
 
 

@@ -46,7 +46,7 @@ def _query(hub, department, subject, fields, purpose=PURPOSE, source="household.
 
 
 def _audit_count(hub) -> int:
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         return session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
 
 
@@ -353,7 +353,7 @@ def test_the_owner_changes_a_source_and_queries_follow_at_once(hub, departments,
     moved = _query(hub, civil, person.resident_id, ["name"], source="household.editable")
     assert moved.status_code == 502  # the new connector, at once: nobody listens there
 
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         kinds = session.scalars(sa.select(AuditEntry.data).where(AuditEntry.kind == "source.updated")
                                 .where(AuditEntry.data.like('%household.editable%'))).all()
     changes = sorted(json.loads(data)["changed"] for data in kinds)  # one clock instant: no order among them

@@ -65,13 +65,13 @@ def _query(hub, department, subject, fields, purpose, source="household.resident
 
 
 def _answered_queries(hub) -> int:
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         return session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
                               .where(AuditEntry.kind == "exchange.query"))
 
 
 def _entry_data(hub, entry_id: str) -> dict:
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         return json.loads(session.get(AuditEntry, entry_id).data)
 
 
@@ -204,7 +204,7 @@ def test_each_granted_purpose_is_answered_from_the_workers_cache(hub, department
         _granted(hub, departments, "market", ["name"], purpose)
         assert _query(hub, market, person.resident_id, ["name"], purpose).status_code == 200
     statements: list[str] = []
-    engine = hub.app.state.engine
+    engine = hub.app.state.services.engine
 
     def seen(conn, cursor, statement, *args) -> None:
         statements.append(statement.lower())

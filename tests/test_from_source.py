@@ -53,7 +53,7 @@ def _issue(hub, department, company, **extra):
 
 
 def _queries(hub) -> int:
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         return session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
                               .where(AuditEntry.kind == "exchange.query"))
 
@@ -100,10 +100,10 @@ OWN_DATA = {"period_start": "2026-01-01", "period_end": "2026-10-31", "employees
 
 def _written(hub) -> tuple[int, int, int]:
     """Licenses, audit entries and licenses' stored objects: what a refused issuance must leave as it was."""
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         licenses = session.scalar(sa.select(sa.func.count()).select_from(License))
         entries = session.scalar(sa.select(sa.func.count()).select_from(AuditEntry))
-    return licenses, entries, len(hub.app.state.store.list("licenses/"))
+    return licenses, entries, len(hub.app.state.services.store.list("licenses/"))
 
 
 def _holder(company) -> dict:
@@ -147,7 +147,7 @@ def test_batch_rows_of_a_source_bound_type_are_refused_and_write_nothing(hub, de
 
 
 def _license_and_exchange_entries(hub) -> int:
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         return session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
             AuditEntry.kind.like("license.%") | AuditEntry.kind.like("exchange.%")))
 

@@ -49,12 +49,12 @@ def _hub_cli(hub, *args: str) -> subprocess.CompletedProcess:
     done = subprocess.run([sys.executable, "-m", "hub.cli", "keys", *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
-    hub.app.state.trust.invalidate()
+    hub.app.state.services.trust.invalidate()
     return done
 
 
 def _keys(hub) -> list[HubKey]:
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         return list(session.scalars(select(HubKey).where(HubKey.purpose == "issuer").order_by(HubKey.created_at)))
 
 
@@ -84,7 +84,7 @@ def test_compromised_key_untrusts_what_it_signed_after_the_time(backend, tmp_pat
     police = _police(hub)
     before = _issue(hub, police)  # issued at T0, valid from 2026-11-21
     compromised = _keys(hub)[0]
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         key = decrypt_key(session.get(HubKey, compromised.id).private_key_pem, b"test-passphrase")
     attacker = KeySigner(key, kid=kid_for_certificate(compromised.certificate_der))
     forged_claims = replace(decode_qr(before["qr"]).claims, issuer_code=police["code"], serial=2026999999,
@@ -105,7 +105,7 @@ def test_compromised_key_untrusts_what_it_signed_after_the_time(backend, tmp_pat
     assert _verify(hub, after["qr"])["status"] == "valid"
 
     # Offline: the trust list carries the compromise, and the rule goes by the validity dates.
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         root_der = session.scalar(select(HubKey.certificate_der).where(HubKey.purpose == "root"))
     jws = hub.client.get("/trust-list").text
     trust = load_trust_list(jws, root_der)
@@ -131,7 +131,7 @@ def test_sm2_department_issues_licenses_that_verify(backend, tmp_path, request):
     assert _verify(hub, tampered)["status"] in ("bad_signature", "malformed")
     # pyHanko has no SM2: the PDF is signed by the hub's document key (P-256), still trusted by the root.
     pdf = hub.client.get(f"/licenses/{issued['id']}/pdf", headers=bearer(hub, police))
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         root_der = session.scalar(select(HubKey.certificate_der).where(HubKey.purpose == "root"))
     status = validate_pdf(pdf.content, root_der=root_der)
     assert pdf.status_code == 200 and status.valid and status.trusted and "Hub document signing" in status.signer_subject

@@ -17,7 +17,7 @@ from hub.auth.tokens import Principal
 from hub.licenses.bulk import BulkOutcome, issue_many
 from hub.licenses.models import Holder, LicenseIssue
 from hub.licenses.tables import License, LicenseEvent
-from hub.licenses.verify_models import VerifyOut
+from hub.verification.models import VerifyOut
 from hub.status.service import FILL_LIMIT
 from hub.status.tables import StatusList
 from hub.trust.signing import encode_qr
@@ -30,7 +30,7 @@ from tests.vectors import make_vectors as mv
 
 
 def _count(hub) -> int:
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         return session.scalar(select(func.count()).select_from(License))
 
 
@@ -174,7 +174,7 @@ def _principal(department: dict) -> Principal:
 
 
 def _issue_many(hub, department: dict, items: list[tuple[dict, str | None]]) -> list[BulkOutcome]:
-    state = hub.app.state
+    state = hub.app.state.services
     with state.session_factory.begin() as session:
         return issue_many(session, [(LicenseIssue.model_validate(body), key) for body, key in items],
                           principal=_principal(department), types=state.license_types, keyring=state.keyring,
@@ -186,7 +186,7 @@ def test_bulk_issued_licenses_are_numbered_in_order_and_verify(hub, departments)
     assert all(o.created and o.error is None for o in outcomes)
     serials = [int(parse_license_identifier(o.identifier).serial) for o in outcomes]
     assert serials == list(range(serials[0], serials[0] + 6))  # one counter update, consecutive serials
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         rows = session.scalars(select(License).where(License.identifier.in_([o.identifier for o in outcomes]))).all()
         events = session.scalar(select(func.count()).select_from(LicenseEvent)
                                 .where(LicenseEvent.license_id.in_([r.id for r in rows])))
@@ -232,12 +232,12 @@ def test_bulk_allocation_opens_the_next_list_pair_at_half_full(hub, departments)
     market = departments["market"]
     _issue_many(hub, market, [(business_license_request(), None)])  # the market's list pair exists
     lists = StatusList.__table__
-    with hub.app.state.session_factory.begin() as session:
+    with hub.app.state.services.session_factory.begin() as session:
         newest = session.scalar(select(func.max(lists.c.list_no)).where(lists.c.issuer_department_id == market["id"]))
         session.execute(update(lists).where(lists.c.issuer_department_id == market["id"], lists.c.list_no == newest)
                         .values(allocated=FILL_LIMIT - 3))
     outcomes = _issue_many(hub, market, [(business_license_request(), None) for _ in range(10)])
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         rows = session.execute(select(License.status_list_no, License.status_index)
                                .where(License.identifier.in_([o.identifier for o in outcomes]))).all()
         counts = dict(session.execute(select(lists.c.list_no, lists.c.allocated).where(
@@ -251,13 +251,13 @@ def test_issuance_moves_to_the_next_list_when_the_open_one_fills(hub, department
     market, lists = departments["market"], StatusList.__table__
     headers = bearer(hub, departments["market"])
     assert hub.client.post("/licenses", json=business_license_request(), headers=headers).status_code == 201
-    with hub.app.state.session_factory.begin() as session:  # the list this process has seen open fills up
+    with hub.app.state.services.session_factory.begin() as session:  # the list this process has seen open fills up
         newest = session.scalar(select(func.max(lists.c.list_no)).where(lists.c.issuer_department_id == market["id"]))
         session.execute(update(lists).where(lists.c.issuer_department_id == market["id"], lists.c.list_no == newest)
                         .values(allocated=FILL_LIMIT - 1))
     ids = [hub.client.post("/licenses", json=business_license_request(), headers=headers).json()["id"]
            for _ in range(3)]
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         placed = session.scalars(select(License.status_list_no).where(License.identifier.in_(ids))
                                  .order_by(License.serial)).all()
         allocated = session.scalar(select(lists.c.allocated).where(
@@ -277,7 +277,7 @@ def test_concurrent_issuances_get_distinct_serials_and_indexes(hub, departments)
         responses = list(pool.map(issue, range(40)))
     assert [r.status_code for r in responses] == [201] * 40, [r.text for r in responses if r.status_code != 201]
     ids = [r.json()["id"] for r in responses]
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         rows = session.execute(select(License.serial, License.status_list_no, License.status_index)
                                .where(License.identifier.in_(ids))).all()
     assert len({serial for serial, _, _ in rows}) == 40 and len({(n, i) for _, n, i in rows}) == 40
@@ -298,7 +298,7 @@ def test_an_issued_qr_has_the_documented_elements_and_the_measured_size(hub, dep
     decoded = decode_qr(body["qr"])
     assert len(cbor2.loads(decoded.payload)) == qr_sizes.documented_payload_elements()
     # The measuring builder of docs/qr-format.md section 10 encodes what issuance encodes.
-    types = hub.app.state.license_types
+    types = hub.app.state.services.license_types
     claims = qr_sizes.claims_for(types[BUSINESS], Holder(**request["holder"]), request["data"],
                                  serial=decoded.claims.serial, status_ref=decoded.claims.status_ref)
     assert claims.valid_from == decoded.claims.valid_from

@@ -36,7 +36,7 @@ def _status(hub, qr: str) -> dict:
 
 
 def _counts(hub) -> tuple[int, int]:
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         return (session.scalar(select(func.count()).select_from(License)),
                 session.scalar(select(func.count()).select_from(LicenseEvent)))
 
@@ -119,7 +119,7 @@ def test_reissue_with_bad_data_changes_nothing(hub, departments):
 
 
 def _root_der(hub) -> bytes:
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         return session.scalar(select(HubKey.certificate_der).where(HubKey.purpose == "root"))
 
 
@@ -185,7 +185,7 @@ def test_verify_reports_when_its_list_copy_was_fetched_apart_from_the_last_chang
         assert answer["status_list"] == {"fetched_at": _rfc3339(hub.clock()), "age_seconds": 0,
                                          "updated_at": _rfc3339(t0 + timedelta(minutes=30))}
         hub.clock.now = t0 + timedelta(minutes=50)
-        hub.app.state.status.invalidate()  # as the 5-second refresh does: nothing has changed since
+        hub.app.state.services.status.invalidate()  # as the 5-second refresh does: nothing has changed since
         answer = _status(hub, issued["qr"])
         assert answer["status_list"] == {"fetched_at": _rfc3339(hub.clock()), "age_seconds": 0,
                                          "updated_at": _rfc3339(t0 + timedelta(minutes=30))}
@@ -197,9 +197,9 @@ def test_verify_reports_when_its_list_copy_was_fetched_apart_from_the_last_chang
 def test_the_hubs_list_copy_ages_until_it_is_reloaded(hub, police):
     issued = _issue(hub, police)
     clock = FixedClock(hub.clock())
-    cache = StatusCache(hub.app.state.session_factory, passphrase=hub.settings.passphrase(),
+    cache = StatusCache(hub.app.state.services.session_factory, passphrase=hub.settings.passphrase(),
                         base_url=hub.settings.public_url, clock=clock, ttl=3600)
-    trust = hub.app.state.trust.trust()
+    trust = hub.app.state.services.trust.trust()
     fetched = clock()
     assert {view.fetched_at for view in cache.lists().values()} == {fetched}
     clock.now += timedelta(seconds=120)

@@ -17,7 +17,7 @@ from tests.licenses import business_license_request
 
 
 def _root_der(hub) -> bytes:
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         return session.scalar(select(HubKey.certificate_der).where(HubKey.purpose == "root"))
 
 
@@ -40,7 +40,7 @@ def test_issued_license_pdf_is_signed_stored_and_readable(hub, departments):
     text, codes = _page_text_and_qr(response.content)
     assert issued["holder"]["name"] in text and issued["id"] in text.replace("\r\n", "").replace("\n", "")
     assert codes == [issued["qr"]]
-    assert hub.app.state.store.exists(object_key(issued["id"], "license.pdf"))  # stored at issuance
+    assert hub.app.state.services.store.exists(object_key(issued["id"], "license.pdf"))  # stored at issuance
     tampered = bytearray(response.content)
     tampered[len(tampered) // 3] ^= 0x01
     assert not validate_pdf(bytes(tampered), root_der=_root_der(hub)).intact
@@ -57,7 +57,7 @@ def test_pdf_follows_the_license_access_rules(hub, departments):
 def test_issuance_stores_the_signed_pdf_and_the_qr_images_on_first_request(hub, departments):
     headers = bearer(hub, departments["market"])
     issued = hub.client.post("/licenses", json=business_license_request(), headers=headers).json()
-    store = hub.app.state.store
+    store = hub.app.state.services.store
     assert store.exists(object_key(issued["id"], "license.pdf"))  # before the response
     assert not store.exists(object_key(issued["id"], "qr.png")) and not store.exists(object_key(issued["id"], "qr.svg"))
     png = hub.client.get(f"/licenses/{issued['id']}/qr.png", headers=headers)

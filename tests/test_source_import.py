@@ -35,7 +35,7 @@ def marriage(hub, departments, tmp_path_factory):
 
 
 def _stored(hub) -> int:
-    with hub.app.state.engine.connect() as conn:
+    with hub.app.state.services.engine.connect() as conn:
         return conn.scalar(sa.select(sa.func.count()).select_from(shared_records)
                            .where(shared_records.c.source_id == "civil.marriage"))
 
@@ -110,7 +110,7 @@ def _refuse_subject(hub, subject: str) -> list[str]:
         create = [f"""CREATE TRIGGER refuse_one BEFORE INSERT ON shared_records WHEN NEW.subject = '{subject}'
                       BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"""]
         undo = ["DROP TRIGGER refuse_one"]
-    with hub.app.state.engine.begin() as conn:
+    with hub.app.state.services.engine.begin() as conn:
         for statement in create:
             conn.exec_driver_sql(statement)
     return undo
@@ -128,14 +128,14 @@ def test_a_database_that_refuses_mid_import_is_a_503_naming_what_was_kept(hub, d
     try:
         response = hub.client.post(f"/sources/{source['id']}/import", content=path.read_bytes(), headers=civil | CSV)
     finally:
-        with hub.app.state.engine.begin() as conn:
+        with hub.app.state.services.engine.begin() as conn:
             for statement in undo:
                 conn.exec_driver_sql(statement)
     assert response.status_code == 503, response.text
     problem = response.json()
     assert problem["type"] == "urn:hub:problem:import_interrupted" and problem["imported"] == 10_000
     assert "again is safe" in problem["detail"]
-    with hub.app.state.engine.connect() as conn:
+    with hub.app.state.services.engine.connect() as conn:
         kept = conn.scalar(sa.select(sa.func.count()).select_from(shared_records)
                            .where(shared_records.c.source_id == source["id"]))
         logged = conn.execute(sa.text("SELECT data FROM audit_entries WHERE kind = 'source.import' "

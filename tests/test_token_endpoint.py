@@ -106,7 +106,7 @@ def test_assertions_from_the_future_or_living_too_long_are_refused(hub, keyed, c
 
 
 def _signed_access_token(hub, **claims) -> str:
-    jwk = hub.app.state.token_jwk
+    jwk = hub.app.state.services.token_jwk
     now = int(time.time())
     body = {"iss": "http://localhost", "aud": "http://localhost", "sub": "x", "client_id": "x", "iat": now,
             "exp": now + 300, "jti": uuid.uuid4().hex, "scope": "licenses:issue", "role": "department",

@@ -19,7 +19,7 @@ from tests.licenses import no_crime_request
 
 
 def _root_der(hub) -> bytes:
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         return session.scalar(select(HubKey.certificate_der).where(HubKey.purpose == "root"))
 
 
@@ -56,7 +56,7 @@ def test_trust_list_signed_by_another_root_is_refused(hub, departments):
 
 
 def test_private_keys_are_encrypted_at_rest(hub, departments):
-    with hub.app.state.session_factory() as session:
+    with hub.app.state.services.session_factory() as session:
         rows = session.scalars(select(HubKey)).all()
     assert {r.purpose for r in rows} == {"root", "token", "document", "issuer"}
     for row in rows:

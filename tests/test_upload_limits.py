@@ -50,14 +50,14 @@ def upload(hub, headers, body: bytes, fmt: str, source: str = SOURCE["id"]):
 
 
 def stored(hub, source: str = SOURCE["id"]) -> dict[str, dict]:
-    with hub.app.state.engine.connect() as conn:
+    with hub.app.state.services.engine.connect() as conn:
         rows = conn.execute(sa.select(shared_records.c.subject, shared_records.c.data)
                             .where(shared_records.c.source_id == source)).all()
     return {subject: data if isinstance(data, dict) else json.loads(data) for subject, data in rows}
 
 
 def audited_imports(hub) -> int:
-    with hub.app.state.engine.connect() as conn:
+    with hub.app.state.services.engine.connect() as conn:
         return conn.scalar(sa.text("SELECT count(*) FROM audit_entries WHERE kind = 'source.import'"))
 
 
@@ -201,9 +201,9 @@ LOWERED = [  # each cap once more, lowered so that a small file reaches it
 def test_every_cap_refuses_a_file_past_it_and_writes_nothing(hub, tmp_path, limit, limits, fmt, make):
     path = make(tmp_path / f"file.{fmt}")
     with pytest.raises(ImportTooLarge) as raised:
-        import_file(hub.app.state.engine, path, source_id="caps", fmt=fmt, subject_field="resident_id",
+        import_file(hub.app.state.services.engine, path, source_id="caps", fmt=fmt, subject_field="resident_id",
                     fields=[FieldSpec("name")], limits=limits)
     assert raised.value.limit == limit and raised.value.maximum == getattr(limits, limit)
-    with hub.app.state.engine.connect() as conn:
+    with hub.app.state.services.engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(shared_records)
                            .where(shared_records.c.source_id == "caps")) == 0

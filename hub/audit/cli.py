@@ -12,8 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from hub.audit.heads import latest_head, root_certificate
 from hub.audit.integrity import VerifyReport, verify_log
-from hub.core.db import make_engine, make_session_factory
-from hub.core.settings import Settings
+from hub.core.operator import command_services
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 console = Console()
@@ -36,19 +35,14 @@ def _run(session, root_cert_der: bytes, chunk: int) -> VerifyReport:
 
 
 @app.command()
-def verify(root_cert: Path = typer.Option(None, "--root-cert", exists=True, dir_okay=False,
+def verify(ctx: typer.Context, root_cert: Path = typer.Option(None, "--root-cert", exists=True, dir_okay=False,
                                           help="pinned hub root certificate (PEM or DER); default: the one "
                                                "in the database (then only the log's own consistency is proven)"),
            chunk: int = typer.Option(5000, min=100, help="entries read per query")) -> None:
     """Recompute every leaf, the hash chain and the Merkle root; check the signed tree heads. Exit 1 at the first bad entry."""
-    settings = Settings()
-    engine = make_engine(settings.resolved_database_url())
-    try:
-        with make_session_factory(engine)() as session:
-            der = _pinned(root_cert) if root_cert else root_certificate(session)
-            report = _run(session, der, chunk)
-    finally:
-        engine.dispose()
+    with command_services(ctx).session_factory() as session:
+        der = _pinned(root_cert) if root_cert else root_certificate(session)
+        report = _run(session, der, chunk)
     console.print(report.summary(), style="green" if report.ok else "red", markup=False, highlight=False,
                   soft_wrap=True)
     if not report.ok:

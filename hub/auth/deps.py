@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from hub.auth.tokens import Principal, verify_access_token
 from hub.core.errors import Forbidden, InsufficientScope, Unauthorized
+from hub.core.wiring import services
 
 
 async def current_principal(request: Request) -> Principal:
@@ -15,9 +16,10 @@ async def current_principal(request: Request) -> Principal:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("A bearer access token is required: get one from POST /oauth/token.")
-    state, settings = request.app.state, request.app.state.settings
-    return verify_access_token(token.strip(), keys=state.token_keys, issuer=settings.public_url,
-                               cache=state.token_cache, skew=settings.token_clock_skew,
+    wiring = services(request)
+    settings = wiring.settings
+    return verify_access_token(token.strip(), keys=wiring.token_keys, issuer=settings.public_url,
+                               cache=wiring.token_cache, skew=settings.token_clock_skew,
                                max_lifetime=settings.token_max_lifetime)
 
 

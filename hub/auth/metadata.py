@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from hub.auth.clients import DEPARTMENT_SCOPES, OPERATOR_SCOPES
 from hub.auth.server import AUTH_METHODS
+from hub.core.wiring import ServicesDep
 
 router = APIRouter(tags=["auth"])
 TOKEN_PATH = "/oauth/token"
@@ -55,8 +56,8 @@ def metadata(issuer: str) -> AuthorizationServerMetadata:
 
 @router.get("/.well-known/oauth-authorization-server", response_model=AuthorizationServerMetadata,
             summary="OAuth 2.0 authorization server metadata (RFC 8414): the token endpoint, its methods and scopes")
-async def authorization_server_metadata(request: Request) -> JSONResponse:
-    body = metadata(request.app.state.settings.public_url).model_dump()
+async def authorization_server_metadata(wiring: ServicesDep) -> JSONResponse:
+    body = metadata(wiring.settings.public_url).model_dump()
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=3600"})
 
 

@@ -16,17 +16,18 @@ from hub.core.addresses import client_address
 from hub.core.db import SessionDep
 from hub.core.errors import problem
 from hub.core.http import read_form
+from hub.core.wiring import ServicesDep
 
 router = APIRouter(tags=["auth"])
 
 
 @router.post("/oauth/token", summary="OAuth2 client credentials token endpoint (RFC 6749 §4.4)",
              openapi_extra=TOKEN_OPENAPI)
-async def token(request: Request, session: SessionDep) -> JSONResponse:
+async def token(request: Request, session: SessionDep, wiring: ServicesDep) -> JSONResponse:
     form = await read_form(request)
     status, body, headers = await run_in_threadpool(
         issue_token, session, form, headers=request.headers, address=client_address(request),
-        app_state=request.app.state)
+        throttle=wiring.token_throttle, settings=wiring.settings, jwk=wiring.token_jwk, now=wiring.clock())
     if status >= 400:
         # RFC 6749 §5.2 error members, carried inside an RFC 9457 problem.
         return problem(status, body.get("error", "invalid_request"), "OAuth2 error",
@@ -46,10 +47,9 @@ demo_identity_router = APIRouter(tags=["demo identity"])
 @demo_identity_router.post(
     "/demo/identity/token",
     summary="演示身份认证：为公民签发访问令牌 Demo identity: a citizen access token (HUB_DEMO_IDENTITY only)")
-def demo_citizen_token(body: CitizenLogin, request: Request) -> dict:
-    state = request.app.state
+def demo_citizen_token(body: CitizenLogin, wiring: ServicesDep) -> dict:
     ttl = 900
     # Token lifetimes run on the system clock, like the tokens authlib issues (see hub.auth.tokens).
-    token = mint_citizen_token(jwk=state.token_jwk, issuer=state.settings.public_url, resident_id=body.resident_id,
+    token = mint_citizen_token(jwk=wiring.token_jwk, issuer=wiring.settings.public_url, resident_id=body.resident_id,
                                now=datetime.now(timezone.utc), ttl=ttl)
     return {"access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": CITIZEN_SCOPE}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime
 from urllib.parse import unquote
 
 import jwt
@@ -16,6 +17,8 @@ from authlib.oauth2.rfc6749.errors import InsecureTransportError
 from sqlalchemy.orm import Session
 
 from hub.auth.server import HubAuthorizationServer, make_oauth2_request
+from hub.auth.throttle import TokenThrottle
+from hub.core.settings import Settings
 
 INVALID_CLIENT = {"error": "invalid_client", "error_description": "Client authentication failed."}
 BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="hub", charset="UTF-8"'}
@@ -25,13 +28,13 @@ class BadCredentials(Exception):
     """An Authorization: Basic header that does not decode to client credentials."""
 
 
-def issue_token(session: Session, form: dict[str, str], *, headers, address: str,
-                app_state) -> tuple[int, dict, dict]:
+def issue_token(session: Session, form: dict[str, str], *, headers, address: str, throttle: TokenThrottle,
+                settings: Settings, jwk: dict, now: datetime) -> tuple[int, dict, dict]:
     """Run the token endpoint for one request; returns (status, body, headers). Raise TooManyRequests past a
-    failure limit."""
-    throttle = app_state.token_throttle
+    failure limit. Tokens are signed with `jwk`; `now` is the app's clock."""
     throttle.check_address(address)
-    status, body, response_headers = _token_response(session, form, headers=headers, app_state=app_state)
+    status, body, response_headers = _token_response(session, form, headers=headers, settings=settings, jwk=jwk,
+                                                     now=now)
     if body.get("error") != "invalid_client":
         return status, body, response_headers
     refusal = throttle.failed(presented_client_id(headers, form), address)
@@ -40,14 +43,14 @@ def issue_token(session: Session, form: dict[str, str], *, headers, address: str
     return 401, dict(INVALID_CLIENT), dict(BASIC_CHALLENGE)
 
 
-def _token_response(session: Session, form: dict[str, str], *, headers, app_state) -> tuple[int, dict, dict]:
-    settings = app_state.settings
+def _token_response(session: Session, form: dict[str, str], *, headers, settings: Settings, jwk: dict,
+                    now: datetime) -> tuple[int, dict, dict]:
     try:
         basic_credentials(headers)  # authlib would fail on a header that is not base64 of UTF-8
     except BadCredentials:
         return 401, dict(INVALID_CLIENT), {}
-    server = HubAuthorizationServer(session, issuer=settings.public_url, jwk=app_state.token_jwk,
-                                    ttl=settings.access_token_ttl, now=app_state.clock(), settings=settings)
+    server = HubAuthorizationServer(session, issuer=settings.public_url, jwk=jwk, ttl=settings.access_token_ttl,
+                                    now=now, settings=settings)
     try:
         request = make_oauth2_request("POST", f"{settings.public_url}/oauth/token", headers, form)
     except InsecureTransportError as error:  # OAuth2 needs TLS (RFC 6749 §3.2) except on loopback

@@ -51,6 +51,9 @@ class TokenCache:
             return None
         return entry[0]
 
+    def clear(self) -> None:
+        self._entries.clear()
+
     def put(self, token: str, principal: Principal, expires: float) -> None:
         if len(self._entries) >= self._size:
             self._entries.clear()  # simple and bounded; a miss only costs one signature check

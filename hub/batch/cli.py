@@ -129,6 +129,7 @@ def _report(job: dict, show_errors: int) -> None:
 
 @app.command()
 def worker(
+    ctx: typer.Context,
     heartbeat: float = typer.Option(10.0, help="seconds between worker heartbeats (PostgreSQL)"),
     stalled_after: float = typer.Option(30.0, help="seconds without a heartbeat after which another worker's "
                                         "job is taken over (PostgreSQL)"),
@@ -137,19 +138,19 @@ def worker(
     """Run a batch worker in the foreground until SIGINT/SIGTERM (procrastinate on PostgreSQL, a thread on SQLite)."""
     import logging
 
-    from hub.batch.worker import BatchRuntime, build_context
-    from hub.core.settings import Settings
+    from hub.core.operator import command_services
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings()
-    ctx, engine = build_context(settings)
-    console.print(f"Batch worker on {engine.url.render_as_string(hide_password=True)}", soft_wrap=True)
-    try:
-        BatchRuntime(settings.resolved_database_url()).run_worker(
-            ctx, heartbeat=heartbeat, stalled_after=stalled_after, poll=poll)
-    finally:
-        engine.dispose()
+    wiring = command_services(ctx, prepare=True)
+    console.print(f"Batch worker on {wiring.engine.url.render_as_string(hide_password=True)}", soft_wrap=True)
+    wiring.batch.run_worker(wiring.batch_context, heartbeat=heartbeat, stalled_after=stalled_after, poll=poll)
 
 
 if __name__ == "__main__":
-    app()
+    from hub.services import CommandServices
+
+    services = CommandServices()
+    try:
+        app(obj=services)
+    finally:
+        services.close()

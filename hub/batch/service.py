@@ -55,7 +55,7 @@ class Interrupted(Exception):
 
 @dataclass(frozen=True)
 class BatchContext:
-    """What the job function needs, taken from the app (or built by the worker command)."""
+    """What the job function needs (hub.services builds it for the app and the worker command)."""
 
     session_factory: sessionmaker[Session]
     store: ObjectStore
@@ -63,11 +63,6 @@ class BatchContext:
     license_types: dict[str, LicenseType]
     clock: Clock
     chunk_rows: int = CHUNK_ROWS  # the largest chunk issued in one transaction
-
-    @classmethod
-    def from_state(cls, state) -> BatchContext:
-        return cls(session_factory=state.session_factory, store=state.store, keyring=state.keyring,
-                   license_types=state.license_types, clock=state.clock)
 
 
 def get_job(session: Session, job_id: str, *, principal: Principal) -> BatchJob:

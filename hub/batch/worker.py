@@ -29,7 +29,6 @@ import socket
 import threading
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import procrastinate
 import psycopg
@@ -37,42 +36,18 @@ from procrastinate.jobs import Status
 from procrastinate.exceptions import AlreadyEnqueued, JobAborted, ProcrastinateException
 from procrastinate.schema import SchemaManager
 from procrastinate.worker import Worker
-from sqlalchemy import Engine, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 
-from hub.audit.service import session_info
 from hub.batch.service import TRANSIENT, BatchContext, Interrupted, run_job, unfinished_job_ids
 from hub.batch.tables import BatchJob
 from hub.core.clock import system_clock
-from hub.core.db import make_engine, make_session_factory
-from hub.core.settings import Settings
-from hub.core.storage import S3Store, open_store
-from hub.licenses.types import load_license_types
-from hub.migrations import upgrade
-from hub.trust.service import KeyRing
 
 log = logging.getLogger("hub.batch")
 TASK_NAME = "hub.batch.issue"
 QUEUE = "batch"
 STALE_LEASE = timedelta(seconds=60)
 _SCHEMA_LOCK = 0x6875625F62617463  # "hub_batc": serialises procrastinate schema creation
-
-
-def build_context(settings: Settings) -> tuple[BatchContext, Engine]:
-    """Wire what the job function needs from settings, as create_app does (for the worker command)."""
-    types = load_license_types(Path(settings.license_types_dir))
-    engine = make_engine(settings.resolved_database_url())
-    if settings.run_migrations:
-        upgrade(engine)
-    secret = settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else None
-    store = open_store(settings.storage_url, endpoint=settings.s3_endpoint, access_key=settings.s3_access_key,
-                       secret_key=secret, base_dir=Path.cwd())
-    if isinstance(store, S3Store):
-        store.ensure_bucket()
-    passphrase = settings.passphrase()
-    ctx = BatchContext(session_factory=make_session_factory(engine, info=session_info(passphrase)), store=store,
-                       keyring=KeyRing(passphrase), license_types=types, clock=system_clock)
-    return ctx, engine
 
 
 def is_postgres(database_url: str) -> bool:

@@ -13,6 +13,8 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_add
 from starlette.requests import Request
 from starlette.types import Scope
 
+from hub.core.wiring import services
+
 IPAddress = IPv4Address | IPv6Address
 
 
@@ -45,7 +47,7 @@ class ClientAddresses:
 
 def client_address(request: Request) -> str:
     """Return the address rate limits count this request under."""
-    return request.app.state.client_addresses.of(request.scope)
+    return services(request).client_addresses.of(request.scope)
 
 
 def _parse(text: str) -> IPAddress | None:

@@ -17,6 +17,8 @@ from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, ev
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from hub.core.wiring import services
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -119,7 +121,7 @@ def _counter_engine(engine: Engine) -> Engine:
 
 def get_session(request: Request) -> Iterator[Session]:
     """Yield the request's session: commit when the handler returns, roll back when it raises."""
-    with request.app.state.session_factory() as session, transaction(session):
+    with services(request).session_factory() as session, transaction(session):
         yield session
 
 

@@ -4,72 +4,63 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from hub.auth.deps import CitizenDep, RequesterDep, authorise
+from hub.auth.deps import CitizenDep, RequesterDep
+from hub.auth.hot_routes import Call, HotRoute
 from hub.core.db import SessionDep
-from hub.core.http import parse_body
 from hub.core.idempotency import IdempotencyKey
-from hub.core.openapi import requires_token
+from hub.core.wiring import ServicesDep, services
 from hub.exchange import consents
 from hub.exchange.models import ConsentCreate, ConsentOut, ExchangeAnswer, ExchangeQuery
 
 router = APIRouter(tags=["exchange"])
 
 
-# The hot path: the body is read raw and validated with pydantic-core directly, the answer serialised the same
-# way, and no dependency runs (authorisation is a call in the route); the model stays the OpenAPI description.
-_QUERY_BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": ExchangeQuery.model_json_schema()}}},
-    "parameters": [{"name": "source_id", "in": "path", "required": True, "schema": {"type": "string"},
-                    "description": "数据资源 id, e.g. household.residents"}],
-    **requires_token("exchange:query")}
+# The hot path: the body is validated with pydantic-core straight from its bytes, the answer serialised the same
+# way, and no dependency runs; the models stay the OpenAPI description.
+QUERY = HotRoute(
+    "POST", "/exchange/{source_id}/query", body=ExchangeQuery, response=ExchangeAnswer, scope="exchange:query",
+    role="department", summary="共享查询 Query a source: granted fields only, with a signed receipt",
+    path_params={"source_id": "数据资源 id, e.g. household.residents"},
+    problems={403: "grant_required, purpose_not_granted, consent_required, source_not_shared or egress_refused",
+              409: "source_pending_review: the connector target awaits the operator",
+              502: "source_unavailable", 504: "source_timeout"})
 
 
-@router.post("/exchange/{source_id}/query", response_model=ExchangeAnswer, openapi_extra=_QUERY_BODY,
-             summary="共享查询 Query a source: granted fields only, with a signed receipt",
-             responses={403: {"description": "grant_required, purpose_not_granted, consent_required, "
-                                              "source_not_shared or egress_refused"},
-                        409: {"description": "source_pending_review: the connector target awaits the operator"},
-                        502: {"description": "source_unavailable"}, 504: {"description": "source_timeout"}})
-async def query(request: Request) -> Response:
-    """Served ahead of FastAPI's router (hub.core.http.serve_ahead): the Request alone, a Response back."""
-    principal = await authorise(request, "exchange:query", role="department")  # RequesterDep, without its passes
-    state = request.app.state
-    body = parse_body(ExchangeQuery, await request.body())
-    answer = await state.exchange.answer(request.path_params["source_id"], body, principal=principal,
-                                         now=state.clock())
+@QUERY.serve(router)
+async def query(request: Request, call: Call[ExchangeQuery]) -> Response:
+    wiring = services(request)
+    answer = await wiring.exchange.answer(call.path_params["source_id"], call.body, principal=call.principal,
+                                          now=wiring.clock())
     return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.post("/consents", response_model=ConsentOut, status_code=201,
              summary="请求公民授权 Ask a citizen for consent (they decide at /me/consents)")
-def request_consent(body: ConsentCreate, request: Request, response: Response, session: SessionDep,
+def request_consent(body: ConsentCreate, wiring: ServicesDep, response: Response, session: SessionDep,
                     principal: RequesterDep, idempotency_key: IdempotencyKey = None) -> ConsentOut:
-    state = request.app.state
-    consent, created = consents.request_consent(session, body, principal=principal, pepper=state.pepper,
-                                                now=state.clock(), idempotency_key=idempotency_key)
+    consent, created = consents.request_consent(session, body, principal=principal, pepper=wiring.pepper,
+                                                now=wiring.clock(), idempotency_key=idempotency_key)
     response.status_code = 201 if created else 200
-    return consents.consent_out(session, consent, now=state.clock())
+    return consents.consent_out(session, consent, now=wiring.clock())
 
 
 @router.get("/consents/{consent_id}", response_model=ConsentOut, summary="授权状态 A consent I asked for")
-def read_consent(consent_id: str, request: Request, session: SessionDep, principal: RequesterDep) -> ConsentOut:
+def read_consent(consent_id: str, wiring: ServicesDep, session: SessionDep, principal: RequesterDep) -> ConsentOut:
     consent = consents.requester_consent(session, consent_id, principal=principal)
-    return consents.consent_out(session, consent, now=request.app.state.clock())
+    return consents.consent_out(session, consent, now=wiring.clock())
 
 
 @router.get("/me/consents", response_model=list[ConsentOut], summary="我的授权 Consent requests addressed to me")
-def my_consents(request: Request, session: SessionDep, principal: CitizenDep) -> list[ConsentOut]:
-    state = request.app.state
-    return [consents.consent_out(session, c, now=state.clock())
-            for c in consents.citizen_consents(session, principal=principal, pepper=state.pepper)]
+def my_consents(wiring: ServicesDep, session: SessionDep, principal: CitizenDep) -> list[ConsentOut]:
+    return [consents.consent_out(session, c, now=wiring.clock())
+            for c in consents.citizen_consents(session, principal=principal, pepper=wiring.pepper)]
 
 
 def _citizen_decision(action: str, summary: str) -> None:
-    def decide(consent_id: str, request: Request, session: SessionDep, principal: CitizenDep) -> ConsentOut:
-        state = request.app.state
-        consent = consents.decide_consent(session, consent_id, action, principal=principal, pepper=state.pepper,
-                                          now=state.clock())
-        return consents.consent_out(session, consent, now=state.clock())
+    def decide(consent_id: str, wiring: ServicesDep, session: SessionDep, principal: CitizenDep) -> ConsentOut:
+        consent = consents.decide_consent(session, consent_id, action, principal=principal, pepper=wiring.pepper,
+                                          now=wiring.clock())
+        return consents.consent_out(session, consent, now=wiring.clock())
 
     router.add_api_route(f"/me/consents/{{consent_id}}/{action}", decide, methods=["POST"], response_model=ConsentOut,
                          summary=summary, name=f"consent_{action}")

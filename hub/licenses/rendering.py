@@ -49,13 +49,16 @@ def render_job(job: RenderJob) -> bytes:
                     location=job.location, signer_name=job.signer_name)
 
 
-_keys: dict[bytes, object] = {}
+_MAX_KEYS = 64
+_keys: dict[bytes, object] = {}  # a rendering process's own: jobs bring their key, loaded once per process
 
 
 def _key(pkcs8: bytes):
     digest = hashlib.sha256(pkcs8).digest()
     key = _keys.get(digest)
     if key is None:
+        if len(_keys) >= _MAX_KEYS:
+            _keys.clear()
         key = _keys[digest] = serialization.load_der_private_key(pkcs8, password=None)
     return key
 

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from hub.auth.deps import CatalogueDep, RequesterDep, SourceOwnerDep
 from hub.core.db import SessionDep
 from hub.core.idempotency import IdempotencyKey
+from hub.core.wiring import ServicesDep
 from hub.registry import grants, imports, sources
 from hub.registry.connections import redact
 from hub.registry.source_models import (
@@ -29,11 +30,10 @@ router = APIRouter(tags=["catalogue"])
              summary="登记数据资源 Register a data source (health-checked at once once its target is approved)",
              responses={422: {"description": "validation_error (a bad connector config or SQL template names what) "
                                              "or target_refused (no egress rule can open the target)"}})
-async def register(body: SourceCreate, request: Request, response: Response, session: SessionDep,
+async def register(body: SourceCreate, wiring: ServicesDep, response: Response, session: SessionDep,
                    principal: SourceOwnerDep, idempotency_key: IdempotencyKey = None) -> SourceOut:
-    state = request.app.state
-    source, created = await sources.register_checked(session, body, principal=principal, now=state.clock(),
-                                                     connections=state.connections, idempotency_key=idempotency_key)
+    source, created = await sources.register_checked(session, body, principal=principal, now=wiring.clock(),
+                                                     connections=wiring.connections, idempotency_key=idempotency_key)
     response.status_code = 201 if created else 200
     return await run_in_threadpool(sources.source_out, session, source, redact=redact, viewer=principal)
 
@@ -42,11 +42,10 @@ async def register(body: SourceCreate, request: Request, response: Response, ses
             summary="变更数据资源 Change one of my sources (id and subject key stay; *** keeps a stored secret)",
             responses={403: {"description": "not the owner"}, 404: {"description": "no such source"},
                        422: {"description": "validation_error or target_refused"}})
-async def update(source_id: str, body: SourceCreate, request: Request, session: SessionDep,
+async def update(source_id: str, body: SourceCreate, wiring: ServicesDep, session: SessionDep,
                  principal: SourceOwnerDep) -> SourceOut:
-    state = request.app.state
-    source = await sources.update_checked(session, source_id, body, principal=principal, now=state.clock(),
-                                          connections=state.connections)
+    source = await sources.update_checked(session, source_id, body, principal=principal, now=wiring.clock(),
+                                          connections=wiring.connections)
     return await run_in_threadpool(sources.source_out, session, source, redact=redact, viewer=principal)
 
 
@@ -73,48 +72,45 @@ _IMPORT_BODY = {"required": True, "content": {media: {"schema": {"type": "string
                                              "`limit` names it)"},
                         422: {"description": "import_format_invalid (nothing was written)"},
                         503: {"description": "import_interrupted (the database refused a batch part way)"}})
-async def import_records(source_id: str, request: Request, session: SessionDep,
+async def import_records(source_id: str, request: Request, wiring: ServicesDep, session: SessionDep,
                          principal: SourceOwnerDep) -> ImportOut:
-    state = request.app.state
     return await imports.receive_import(session, source_id, request.stream(), request.headers.get("content-type"),
-                                        principal=principal, engine=state.engine, pepper=state.pepper,
-                                        now=state.clock())
+                                        principal=principal, engine=wiring.engine, pepper=wiring.pepper,
+                                        now=wiring.clock())
 
 
 @router.post("/grants", response_model=GrantOut, status_code=201,
              summary="申请共享授权 Ask to read fields of a source (unconditional sources: approved at once)")
-def request_grant(body: GrantCreate, request: Request, response: Response, session: SessionDep,
+def request_grant(body: GrantCreate, wiring: ServicesDep, response: Response, session: SessionDep,
                   principal: RequesterDep, idempotency_key: IdempotencyKey = None) -> GrantOut:
-    state = request.app.state
-    grant, created = grants.request_grant(session, body, principal=principal, pepper=state.pepper, now=state.clock(),
+    grant, created = grants.request_grant(session, body, principal=principal, pepper=wiring.pepper, now=wiring.clock(),
                                           idempotency_key=idempotency_key)
     response.status_code = 201 if created else 200
-    return grants.grant_out(session, grant, now=state.clock())
+    return grants.grant_out(session, grant, now=wiring.clock())
 
 
 @router.get("/grants", response_model=list[GrantOut], summary="授权列表 Grants I asked for or decide on")
-def list_grants(request: Request, session: SessionDep, principal: CatalogueDep,
+def list_grants(wiring: ServicesDep, session: SessionDep, principal: CatalogueDep,
                 status: Literal["pending", "approved", "rejected", "revoked", "expired"] | None = None,
                 ) -> list[GrantOut]:
-    now = request.app.state.clock()
+    now = wiring.clock()
     return [grants.grant_out(session, g, now=now)
             for g in grants.list_grants(session, principal=principal, status=status, now=now)]
 
 
 @router.get("/grants/{grant_id}", response_model=GrantOut, summary="一项授权 One grant")
-def read_grant(grant_id: str, request: Request, session: SessionDep, principal: CatalogueDep) -> GrantOut:
+def read_grant(grant_id: str, wiring: ServicesDep, session: SessionDep, principal: CatalogueDep) -> GrantOut:
     grant = grants.get_grant(session, grant_id, principal=principal)
-    return grants.grant_out(session, grant, now=request.app.state.clock())
+    return grants.grant_out(session, grant, now=wiring.clock())
 
 
 def _decision(action: str, summary: str) -> None:
-    def decide(grant_id: str, request: Request, session: SessionDep, principal: SourceOwnerDep,
+    def decide(grant_id: str, wiring: ServicesDep, session: SessionDep, principal: SourceOwnerDep,
                body: GrantDecision | None = None) -> GrantOut:
-        state = request.app.state
         grant = grants.decide_grant(session, grant_id, "approved" if action == "approve" else "rejected",
-                                    principal=principal, reason=body.reason if body else None, pepper=state.pepper,
-                                    now=state.clock())
-        return grants.grant_out(session, grant, now=state.clock())
+                                    principal=principal, reason=body.reason if body else None, pepper=wiring.pepper,
+                                    now=wiring.clock())
+        return grants.grant_out(session, grant, now=wiring.clock())
 
     router.add_api_route(f"/grants/{{grant_id}}/{action}", decide, methods=["POST"], response_model=GrantOut,
                          summary=summary, name=f"grant_{action}")
@@ -126,9 +122,8 @@ _decision("reject", "驳回授权 Reject a pending grant (the source's owner)")
 
 @router.post("/grants/{grant_id}/revoke", response_model=GrantOut,
              summary="撤销授权 Revoke a grant (owner, requester or operator); it stops working at once")
-def revoke(grant_id: str, body: GrantRevocation, request: Request, session: SessionDep,
+def revoke(grant_id: str, body: GrantRevocation, wiring: ServicesDep, session: SessionDep,
            principal: CatalogueDep) -> GrantOut:
-    state = request.app.state
-    grant = grants.revoke_grant(session, grant_id, principal=principal, reason=body.reason, pepper=state.pepper,
-                                now=state.clock())
-    return grants.grant_out(session, grant, now=state.clock())
+    grant = grants.revoke_grant(session, grant_id, principal=principal, reason=body.reason, pepper=wiring.pepper,
+                                now=wiring.clock())
+    return grants.grant_out(session, grant, now=wiring.clock())

@@ -6,8 +6,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hub.audit.sink import audit_pepper
-from hub.core.clock import system_clock
 from hub.core.operator import operator_session
 from hub.registry import egress
 
@@ -17,20 +15,20 @@ console = Console()
 
 
 @app.command()
-def allow(department: str = typer.Argument(..., help="the department's credit code"),
+def allow(ctx: typer.Context, department: str = typer.Argument(..., help="the department's credit code"),
           target: str = typer.Argument(..., help="http(s)://HOST[:PORT], postgresql://HOST[:PORT]/DATABASE or "
                                                  "sqlite:////ABSOLUTE/PATH")) -> None:
     """Approve a target for a department's connectors; its sources waiting for it are contacted from now on."""
-    with operator_session(console) as (session, settings):
-        rule = egress.allow_target(session, department, target, guard=egress.hub_guard(settings), actor="operator",
-                                   pepper=audit_pepper(settings.passphrase()), now=system_clock())
+    with operator_session(ctx, console) as (session, wiring):
+        rule = egress.allow_target(session, department, target, guard=wiring.connections.guard, actor="operator",
+                                   pepper=wiring.pepper, now=wiring.clock())
         console.print(f"Approved [bold]{rule.target}[/bold] for {department} (rule {rule.id}).", highlight=False)
 
 
 @app.command("list")
-def list_rules(department: str = typer.Option(None, help="only this department's rules")) -> None:
+def list_rules(ctx: typer.Context, department: str = typer.Option(None, help="only this department's rules")) -> None:
     """Show the approved targets, and the sources still waiting for one."""
-    with operator_session(console) as (session, _):
+    with operator_session(ctx, console) as (session, _):
         rules = Table("rule", "department", "target", "approved at", "by")
         for rule in egress.list_rules(session, department_code=department):
             out = egress.rule_out(session, rule)
@@ -48,9 +46,10 @@ def list_rules(department: str = typer.Option(None, help="only this department's
 
 
 @app.command()
-def revoke(rule_id: str = typer.Argument(..., help="the rule's id, as `hub connectors list` shows it")) -> None:
+def revoke(ctx: typer.Context,
+           rule_id: str = typer.Argument(..., help="the rule's id, as `hub connectors list` shows it")) -> None:
     """Delete a rule: the sources that need it are pending review again, and no longer contacted."""
-    with operator_session(console) as (session, settings):
-        rule = egress.revoke_rule(session, rule_id, actor="operator", pepper=audit_pepper(settings.passphrase()),
-                                  now=system_clock())
+    with operator_session(ctx, console) as (session, wiring):
+        rule = egress.revoke_rule(session, rule_id, actor="operator", pepper=wiring.pepper,
+                                  now=wiring.clock())
         console.print(f"Revoked {rule.target} (rule {rule.id}).", highlight=False)

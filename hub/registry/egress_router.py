@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from hub.auth.deps import OperatorDep
 from hub.core.db import SessionDep, after_commit
+from hub.core.wiring import ServicesDep
 from hub.registry import egress
 from hub.registry.egress_models import CREDIT_CODE, RULE_ID, EgressRuleCreate, EgressRuleOut
 
@@ -15,11 +16,10 @@ router = APIRouter(tags=["egress"])
 @router.post("/egress-rules", response_model=EgressRuleOut, status_code=201,
              summary="批准连接目标 Approve a connector target for a department (operator)",
              responses={409: {"description": "already approved"}, 422: {"description": "not a target, or refused"}})
-def allow(body: EgressRuleCreate, request: Request, session: SessionDep, principal: OperatorDep) -> EgressRuleOut:
-    state = request.app.state
-    rule = egress.allow_target(session, body.department, body.target, guard=state.connections.guard,
-                               actor="operator", pepper=state.pepper, now=state.clock())
-    after_commit(session, state.exchange.forget)
+def allow(body: EgressRuleCreate, wiring: ServicesDep, session: SessionDep, principal: OperatorDep) -> EgressRuleOut:
+    rule = egress.allow_target(session, body.department, body.target, guard=wiring.connections.guard,
+                               actor="operator", pepper=wiring.pepper, now=wiring.clock())
+    after_commit(session, wiring.exchange.forget)
     return egress.rule_out(session, rule)
 
 
@@ -33,9 +33,8 @@ def list_all(session: SessionDep, principal: OperatorDep,
 @router.delete("/egress-rules/{rule_id}", status_code=204,
                summary="撤销连接目标 Revoke an approved target: its sources are pending review again at once (operator)",
                responses={404: {"description": "no such rule"}})
-def revoke(request: Request, session: SessionDep, principal: OperatorDep,
+def revoke(wiring: ServicesDep, session: SessionDep, principal: OperatorDep,
            rule_id: str = Path(pattern=RULE_ID)) -> Response:
-    state = request.app.state
-    egress.revoke_rule(session, rule_id, actor="operator", pepper=state.pepper, now=state.clock())
-    after_commit(session, state.exchange.forget)
+    egress.revoke_rule(session, rule_id, actor="operator", pepper=wiring.pepper, now=wiring.clock())
+    after_commit(session, wiring.exchange.forget)
     return Response(status_code=204)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from hub.auth.deps import OperatorDep
 from hub.core.db import SessionDep, after_commit
+from hub.core.wiring import ServicesDep
 from hub.registry import service
 from hub.registry.models import DepartmentCreate, DepartmentCreated, DepartmentOut
 
@@ -14,10 +15,10 @@ router = APIRouter(tags=["departments"])
 
 @router.post("/departments", response_model=DepartmentCreated, status_code=201,
              summary="登记部门 Register a department (the client secret is shown once)")
-def create(body: DepartmentCreate, request: Request, session: SessionDep, principal: OperatorDep) -> DepartmentCreated:
-    state = request.app.state
-    created = service.create_department(session, body, passphrase=state.passphrase, now=state.clock())
-    after_commit(session, state.trust.invalidate)
+def create(body: DepartmentCreate, wiring: ServicesDep, session: SessionDep,
+           principal: OperatorDep) -> DepartmentCreated:
+    created = service.create_department(session, body, passphrase=wiring.passphrase, now=wiring.clock())
+    after_commit(session, wiring.keys_changed)  # a new issuer key
     return created
 
 

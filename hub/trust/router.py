@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from hub.trust.models import TrustAnchorOut
+from hub.core.wiring import ServicesDep, services
 
 router = APIRouter(tags=["trust"])
 CACHE = {"Cache-Control": "public, max-age=60"}
@@ -18,19 +19,19 @@ _JWS = {"schema": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]
 
 
 @router.get("/.well-known/jwks.json", summary="Issuer and access-token public keys (JWK set, each with x5c)")
-async def jwks(request: Request) -> JSONResponse:
-    return JSONResponse(await run_in_threadpool(request.app.state.trust.jwks), headers=CACHE)
+async def jwks(wiring: ServicesDep) -> JSONResponse:
+    return JSONResponse(await run_in_threadpool(wiring.trust.jwks), headers=CACHE)
 
 
 @router.get("/trust-list", response_class=Response,
             summary="受信签发机构列表 Trust list: a compact JWS signed by the hub root CA (see /trust-anchor)",
             responses={200: {"content": {JWS_TYPE: _JWS}, "description": "the JWS (docs/qr-format.md section 7)"}})
-async def trust_list(request: Request) -> Response:
-    return Response(await run_in_threadpool(request.app.state.trust.signed), media_type=JWS_TYPE, headers=CACHE)
+async def trust_list(wiring: ServicesDep) -> Response:
+    return Response(await run_in_threadpool(wiring.trust.signed), media_type=JWS_TYPE, headers=CACHE)
 
 
 async def _anchor(request: Request, *, pem: bool) -> Response:
-    anchor = await run_in_threadpool(request.app.state.trust.anchor)
+    anchor = await run_in_threadpool(services(request).trust.anchor)
     etag = '"' + anchor.fingerprint_sha256.replace(":", "").lower() + '"'
     headers = {"Cache-Control": ANCHOR_CACHE, "ETag": etag, "Vary": "Accept"}
     if etag in request.headers.get("if-none-match", ""):

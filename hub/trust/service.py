@@ -128,12 +128,20 @@ def issuer_keys(session: Session, department_id: str) -> list[HubKey]:
 
 
 class KeyRing:
-    """Decrypted signers cached by key id, so issuance does not re-run the key derivation."""
+    """Decrypted signers cached by key id, so issuance does not re-run the key derivation.
 
-    def __init__(self, passphrase: bytes) -> None:
-        self._passphrase = passphrase
+    At most `size` signers are kept (past it the cache starts over: a miss costs one decryption); `forget`
+    drops them all (hub.services.Services.keys_changed).
+    """
+
+    def __init__(self, passphrase: bytes, *, size: int = 1024) -> None:
+        self._passphrase, self._size = passphrase, size
         self._signers: dict[str, KeySigner] = {}
         self._lock = threading.Lock()
+
+    def forget(self) -> None:
+        with self._lock:
+            self._signers.clear()
 
     def signer_for(self, session: Session, department_id: str) -> KeySigner:
         """Return the signer of the department's active issuer key.
@@ -154,6 +162,8 @@ class KeyRing:
         with self._lock:
             signer = self._signers.get(row.kid)
             if signer is None:
+                if len(self._signers) >= self._size:
+                    self._signers.clear()
                 key = certs.decrypt_key(row.private_key_pem, self._passphrase)
                 signer = self._signers[row.kid] = KeySigner(key, kid=kid_for_certificate(row.certificate_der))
         return signer

@@ -1,4 +1,8 @@
-"""The hub's online verification: the offline check, plus status lists and the hub's own records."""
+"""The hub's online verification: the offline check, plus status lists and the hub's own records.
+
+The trust list and the status lists are read from memory while fresh; a reload, and the look-up of a license
+the hub issued, take a thread of the pool (they read the database).
+"""
 
 from __future__ import annotations
 
@@ -9,31 +13,43 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from hub.audit.runtime import AuditLog
 from hub.audit.service import AuditEvent
+from hub.core.clock import Clock
 from hub.core.ids import mask_identity
 from hub.licenses.tables import License
+from hub.status.service import StatusCache
+from hub.trust.cache import TrustCache
 from license_verifier.verdict import Result, Status
 from license_verifier.verifier import verify
 
 
-async def verify_online(qr_text: str, state) -> dict:
+class Verification:
     """Verify against the trust list, the status lists and, for compromised keys, the issuance records."""
-    trust = state.trust.trust() if state.trust.fresh else await run_in_threadpool(state.trust.trust)
-    lists = state.status.lists() if state.status.fresh else await run_in_threadpool(state.status.lists)
-    now = state.clock()
-    result = verify(qr_text, trust, now, lists, offline_compromise_rule=False)
-    superseding = None
-    issuer = _signing_issuer(trust, result)
-    if issuer is not None and (issuer.compromised_since is not None or result.status is Status.REVOKED):
-        record = await run_in_threadpool(_record, state.session_factory, result.license["id"])
-        if issuer.compromised_since is not None and not _issued_before(record, result, issuer.compromised_since):
-            result = Result.of(Status.UNKNOWN_ISSUER, issuer=result.issuer, reason="key_compromised")
-        elif result.status is Status.REVOKED and record is not None and record[2]:
-            superseding = record[2]
-            result = Result.of(Status.REVOKED, license=result.license, issuer=result.issuer, reason="superseded",
-                               status_list=result.status_list)
-    state.audit.queue.append([verification_event(result)], now=now)
-    return counter_answer(result, now) | {"superseded_by": superseding}
+
+    def __init__(self, *, trust: TrustCache, status: StatusCache, session_factory: sessionmaker[Session],
+                 audit: AuditLog, clock: Clock) -> None:
+        self._trust, self._status, self._factory, self._audit, self._clock = (
+            trust, status, session_factory, audit, clock)
+
+    async def check(self, qr_text: str) -> dict:
+        """The counter's answer (the VerifyOut shape) for a QR text; the verification is audited."""
+        trust = self._trust.trust() if self._trust.fresh else await run_in_threadpool(self._trust.trust)
+        lists = self._status.lists() if self._status.fresh else await run_in_threadpool(self._status.lists)
+        now = self._clock()
+        result = verify(qr_text, trust, now, lists, offline_compromise_rule=False)
+        superseding = None
+        issuer = _signing_issuer(trust, result)
+        if issuer is not None and (issuer.compromised_since is not None or result.status is Status.REVOKED):
+            record = await run_in_threadpool(_record, self._factory, result.license["id"])
+            if issuer.compromised_since is not None and not _issued_before(record, result, issuer.compromised_since):
+                result = Result.of(Status.UNKNOWN_ISSUER, issuer=result.issuer, reason="key_compromised")
+            elif result.status is Status.REVOKED and record is not None and record[2]:
+                superseding = record[2]
+                result = Result.of(Status.REVOKED, license=result.license, issuer=result.issuer,
+                                   reason="superseded", status_list=result.status_list)
+        self._audit.queue.append([verification_event(result)], now=now)
+        return counter_answer(result, now) | {"superseded_by": superseding}
 
 
 def verification_event(result: Result) -> AuditEvent:
