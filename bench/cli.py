@@ -173,7 +173,7 @@ def measure_exchange(prepared: Prepared, plan: Plan, progress: Progress, results
 @contextmanager
 def seaweedfs(progress: Progress, root: Path) -> Iterator[tuple[str, str, str]]:
     """Run a SeaweedFS S3 server on loopback for the block (the tests' helper)."""
-    from tests.seaweed import start_seaweedfs, stop_seaweedfs
+    from tests.support.seaweed import start_seaweedfs, stop_seaweedfs
 
     with step(progress, "Starting SeaweedFS (S3)"):
         server = start_seaweedfs(root / "seaweedfs")

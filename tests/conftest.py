@@ -20,7 +20,7 @@ from hub.bootstrap import initialise
 from hub.core.clock import FixedClock
 from hub.core.settings import Settings
 from hub.main import create_app
-from tests.seaweed import S3Server, start_seaweedfs, stop_seaweedfs
+from tests.support.seaweed import S3Server, start_seaweedfs, stop_seaweedfs
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
