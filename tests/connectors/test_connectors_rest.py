@@ -10,7 +10,8 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from connectors import ConnectorConfigError, SourceTimeout, SourceUnavailable, build, keep_secrets, redact
+from connectors import ConnectorConfigError, SourceTimeout, SourceUnavailable, build, keep_secrets, redact, validate
+from connectors.rest import RestConnector
 from tests.support.servers import ServerThread, free_port
 
 pytestmark = pytest.mark.anyio
@@ -263,7 +264,10 @@ async def test_post_sends_subject_and_fields_and_is_never_retried(department):
 
 
 async def test_breaker_opens_fails_fast_then_half_opens(department):
-    connector = rest(department, "/switch/{subject}", retries=0, breaker={"failures": 3, "reset_seconds": 0.4})
+    now = [0.0]  # the breaker's monotonic clock, moved by the test
+    config = validate("rest", {"url": f"{department.base}/switch/{{subject}}", "retries": 0,
+                               "breaker": {"failures": 3, "reset_seconds": 0.4}})
+    connector = RestConnector(config, clock=lambda: now[0])
     path = "/switch/breaker-1"
     for _ in range(3):
         with pytest.raises(SourceUnavailable, match="HTTP 503"):
@@ -273,14 +277,14 @@ async def test_breaker_opens_fails_fast_then_half_opens(department):
         await connector.fetch("breaker-1", ["name"])
     assert time.monotonic() - started < 0.05
     assert department.hits[path] == 3  # the open circuit did not reach the server
-    await asyncio.sleep(0.45)
+    now[0] += 0.45
     with pytest.raises(SourceUnavailable, match="HTTP 503"):  # the half-open trial fails: open again
         await connector.fetch("breaker-1", ["name"])
     with pytest.raises(SourceUnavailable, match="circuit open"):
         await connector.fetch("breaker-1", ["name"])
     assert department.hits[path] == 4
     department.healthy["breaker-1"] = True
-    await asyncio.sleep(0.45)
+    now[0] += 0.45
     assert await connector.fetch("breaker-1", ["name"]) == {"name": "张三"}  # the trial succeeds: closed
     assert await connector.fetch("breaker-1", ["name"]) == {"name": "张三"}
     assert department.hits[path] == 6
