@@ -22,7 +22,8 @@ def _importlinter() -> dict:
 def _keys(value: object, path: str = "") -> list[str]:
     """Every key under value, as dotted paths (list items by index)."""
     if isinstance(value, dict):
-        return [found for key, item in value.items() for found in [f"{path}.{key}", *_keys(item, f"{path}.{key}")]]
+        named = {key: f"{path}.{key}" if path else key for key in value}
+        return [found for key, item in value.items() for found in [named[key], *_keys(item, named[key])]]
     if isinstance(value, list):
         return [found for index, item in enumerate(value) for found in _keys(item, f"{path}[{index}]")]
     return []
