@@ -144,13 +144,3 @@ def worker(
     wiring = command_services(ctx, prepare=True)
     console.print(f"Batch worker on {wiring.engine.url.render_as_string(hide_password=True)}", soft_wrap=True)
     wiring.batch.run_worker(wiring.batch_context, heartbeat=heartbeat, stalled_after=stalled_after, poll=poll)
-
-
-if __name__ == "__main__":
-    from hub.services import CommandServices
-
-    services = CommandServices()
-    try:
-        app(obj=services)
-    finally:
-        services.close()

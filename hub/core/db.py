@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -76,9 +75,13 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+COUNTERS = "counter_pool"  # key, in Session.info, of the factory's CounterPool (see at_once)
+
+
 def make_session_factory(engine: Engine, *, info: dict | None = None) -> sessionmaker[Session]:
-    """Sessions for the engine; `info` is copied into every session's `Session.info` (e.g. the audit pepper)."""
-    return sessionmaker(engine, expire_on_commit=False, info=info or {})
+    """Sessions for the engine; `info` is copied into every session's `Session.info` (e.g. the audit pepper),
+    with the factory's own counter pool."""
+    return sessionmaker(engine, expire_on_commit=False, info={COUNTERS: CounterPool(engine)} | (info or {}))
 
 
 def counts_at_once(session: Session) -> bool:
@@ -101,22 +104,27 @@ def at_once(session: Session) -> Iterator[Connection]:
     from one shared pool, enough concurrent requests would each hold one connection and wait forever
     for a second. A counter connection is held for one statement and waits for nothing else.
     """
-    with _counter_engine(session.get_bind()).connect() as connection:
+    pool = session.info.get(COUNTERS)
+    if pool is None:
+        raise RuntimeError("this session has no counter pool: build it with make_session_factory")
+    with pool.engine().connect() as connection:
         yield connection
 
 
-_counter_engines: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
-_counter_engines_lock = threading.Lock()
+class CounterPool:
+    """The AUTOCOMMIT connections of one session factory's counters, opened at first use, disposed with the engine."""
 
+    def __init__(self, engine: Engine) -> None:
+        self._engine, self._lock, self._counters = engine, threading.Lock(), None
 
-def _counter_engine(engine: Engine) -> Engine:
-    with _counter_engines_lock:
-        counters = _counter_engines.get(engine)
-        if counters is None:
-            counters = _counter_engines[engine] = create_engine(
-                engine.url, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=12, pool_pre_ping=True)
-            event.listen(engine, "engine_disposed", lambda _engine: counters.dispose())
-    return counters
+    def engine(self) -> Engine:
+        """The counters' engine (at most 16 connections)."""
+        with self._lock:
+            if self._counters is None:
+                counters = self._counters = create_engine(
+                    self._engine.url, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=12, pool_pre_ping=True)
+                event.listen(self._engine, "engine_disposed", lambda _engine: counters.dispose())
+            return self._counters
 
 
 def get_session(request: Request) -> Iterator[Session]:

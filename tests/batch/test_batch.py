@@ -350,7 +350,7 @@ def worker_env(settings) -> dict:
 
 
 def start_worker(settings, log_path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "hub.batch.cli", "worker", "--heartbeat", "1", "--stalled-after", "3",
+    command = [sys.executable, "-m", "hub", "worker", "--heartbeat", "1", "--stalled-after", "3",
                "--poll", "0.5"]
     with open(log_path, "ab") as log:
         return subprocess.Popen(command, cwd=ROOT, env=worker_env(settings), stdout=log, stderr=subprocess.STDOUT)
