@@ -22,7 +22,7 @@ from hub.auth.tokens import Principal
 from hub.licenses.bulk import issue_many
 from hub.licenses.models import LicenseIssue
 from hub.main import create_app
-from hub.registry.service import find_department_by_code
+from hub.departments.service import find_department_by_code
 
 CHUNK = 500
 MARKET_CODE = "11990100MB0000019L"

@@ -13,7 +13,7 @@ from hub.core.settings import Settings, write_secret_json
 from hub.audit.cli import app as audit_app
 from hub.batch.cli import app as batch_app
 from hub.keys_cli import app as keys_app
-from hub.registry.egress_cli import app as connectors_app
+from hub.catalogue.connectors_cli import app as connectors_app
 
 app = typer.Typer(help="政务数据共享与电子证照交换枢纽 — exchange hub operator commands", no_args_is_help=True)
 console = Console()
@@ -109,8 +109,8 @@ def import_source(ctx: typer.Context,
 
     from hub.core.errors import HubError
     from hub.core.operator import command_services
-    from hub.registry.imports import audit_import, import_into_source
-    from hub.registry.sources import get_source
+    from hub.catalogue.imports import audit_import, import_into_source
+    from hub.catalogue.sources import get_source
 
     wiring = command_services(ctx)
     factory = wiring.session_factory

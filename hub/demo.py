@@ -22,8 +22,8 @@ from hub.licenses.service import issue_license
 from hub.licenses.sourcing import data_from_source
 from hub.main import create_app
 from hub.auth import clients
-from hub.registry import service as registry
-from hub.registry.models import DepartmentCreate
+from hub.departments import service as departments
+from hub.departments.models import DepartmentCreate
 
 REGION = "示例市"
 DEPARTMENTS = [  # codes match the issuers in schemas/license-types/*.yaml
@@ -137,9 +137,9 @@ async def _issue_demo_licenses(state, by_code: dict[str, dict]) -> tuple[int, st
 
 
 def _department(session: Session, code: str, name: str, known: dict, key: str, state) -> dict:
-    department = registry.find_department_by_code(session, code)
+    department = departments.find_department_by_code(session, code)
     if department is None:
-        created = registry.create_department(session, DepartmentCreate(code=code, name=name, region=REGION),
+        created = departments.create_department(session, DepartmentCreate(code=code, name=name, region=REGION),
                                              passphrase=state.passphrase, now=state.clock())
         return {"id": created.id, "code": code, "name": name, **created.client.model_dump()}
     client = _reuse_or_reset(session, known.get("departments", {}).get(key), role="department",

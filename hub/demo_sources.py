@@ -21,12 +21,13 @@ from connectors.bulk import import_file
 from connectors.fields import FieldSpec
 from connectors.store import shared_records
 from hub.core.ids import is_valid_resident_id
-from hub.registry import grants as grant_service
-from hub.registry.egress import allow_target, department_rules, egress_state
-from hub.registry.source_models import GrantCreate, Health
-from hub.registry.sources import load_definitions, upsert_definition
-from hub.registry.service import find_department_by_code
-from hub.registry.tables import Grant, Source
+from hub.catalogue import grants as grant_service
+from hub.catalogue.egress import egress_state
+from hub.egress.rules import allow_target, department_rules
+from hub.catalogue.models import GrantCreate, Health
+from hub.catalogue.sources import load_definitions, upsert_definition
+from hub.departments.service import find_department_by_code
+from hub.catalogue.tables import Grant, Source
 from hub.auth.tokens import Principal
 
 MARRIAGE_ROWS = 100_000

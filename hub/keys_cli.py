@@ -10,7 +10,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from hub.core.operator import operator_session
-from hub.registry.service import find_department_by_code
+from hub.departments.service import find_department_by_code
 from hub.trust.service import issuer_keys, revoke_issuer_key, rotate_issuer_key
 
 app = typer.Typer(help="Department issuer keys: list, rotate, revoke (compromise).", no_args_is_help=True)

@@ -23,7 +23,7 @@ from hub.core.ids import is_valid_resident_id
 from hub.core.settings import Settings
 from hub.demo import MARRIAGE, company, demo_licenses, person
 from hub.demo_sources import _placed
-from hub.registry.sources import load_definitions
+from hub.catalogue.sources import load_definitions
 from license_verifier.identifiers import is_valid_credit_code
 from tests.conftest import DEMO_DEPARTMENTS, ROOT, scratch_database
 from tests.servers import ServerThread, free_port

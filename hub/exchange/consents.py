@@ -15,9 +15,12 @@ from hub.core.idempotency import create_once
 from hub.core.ids import is_valid_resident_id, mask_resident_id
 from hub.exchange.models import ConsentCreate, ConsentOut
 from hub.exchange.tables import Consent
-from hub.registry.source_models import Owner, normalise_purpose
-from hub.registry.sources import get_source, require_department
-from hub.registry.tables import Department, Source
+from hub.catalogue.models import normalise_purpose
+from hub.departments.models import Owner
+from hub.catalogue.sources import get_source
+from hub.departments.service import require_department
+from hub.catalogue.tables import Source
+from hub.departments.tables import Department
 
 DECISIONS = {"approve": ("pending", "approved"), "reject": ("pending", "rejected"), "revoke": ("approved", "revoked")}
 

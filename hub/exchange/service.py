@@ -34,11 +34,11 @@ from hub.core.ids import is_valid_resident_id, mask_identity
 from hub.exchange.consents import valid_consent
 from hub.exchange.models import AuditRefOut, ExchangeAnswer, ExchangeQuery
 from hub.exchange.receipts import ReceiptSigner, digest
-from hub.registry.connections import Connections
-from hub.registry.egress import SourcePendingReview
-from hub.registry.generation import read_generation
-from hub.registry.grants import SourceAccess, SourceNotShared, source_access
-from hub.registry.sources import DepartmentView, cached_department, department_view
+from hub.catalogue.connections import Connections
+from hub.catalogue.egress import SourcePendingReview
+from hub.catalogue.generation import read_generation
+from hub.catalogue.grants import SourceAccess, SourceNotShared, source_access
+from hub.departments.service import DepartmentView, cached_department, department_view
 from license_verifier.identifiers import is_valid_credit_code
 
 

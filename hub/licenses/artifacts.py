@@ -26,7 +26,7 @@ from hub.licenses.pdf import LicensePdf, format_date_zh
 from hub.licenses.rendering import RenderJob, RenderPool, shared_pool
 from hub.licenses.tables import License
 from hub.licenses.types import LicenseType
-from hub.registry.service import get_department
+from hub.departments.service import get_department
 from hub.trust.service import KeyRing
 from license_verifier.verifier import CHINA_STANDARD_TIME
 

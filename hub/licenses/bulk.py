@@ -28,7 +28,7 @@ from hub.licenses.serials import reserve_serials
 from hub.licenses.service import LICENSE
 from hub.licenses.tables import License
 from hub.licenses.types import LicenseType
-from hub.registry.service import get_department
+from hub.departments.service import get_department
 from hub.status.service import allocate_indexes
 from hub.trust.service import KeyRing
 

@@ -24,7 +24,7 @@ from hub.licenses.service import _stored_holder, create_version, get_license, re
 from hub.licenses.sourcing import IssuedFromSourceOnly, data_from_source
 from hub.licenses.tables import License, LicenseEvent
 from hub.licenses.types import LicenseType
-from hub.registry.service import get_department
+from hub.departments.service import get_department
 from hub.status.service import set_status
 from hub.trust.service import KeyRing
 

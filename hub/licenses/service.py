@@ -20,8 +20,8 @@ from hub.licenses.serials import next_serial
 from hub.licenses.tables import License
 from hub.licenses.types import LicenseType
 from hub.licenses.vc import license_credential, sign_vc_jwt
-from hub.registry.service import get_department
-from hub.registry.sources import department_by_id
+from hub.departments.service import get_department
+from hub.departments.service import department_by_id
 from hub.status.service import allocate_index
 from hub.trust.service import KeyRing
 from hub.trust.signer import KeySigner

@@ -3,7 +3,7 @@
 What `connectors.redact` hides (a REST auth header's value, a password in a URL, secret-looking query parameters)
 is moved into an envelope under the config key "$sealed"; the rest stays readable. A flush hook seals every source
 written, so no code path can store a secret in plain text; rows stored in plain text before are sealed at start-up
-(`seal_plain_rows`). Secrets are opened only where a connector is built (hub.registry.connections).
+(`seal_plain_rows`). Secrets are opened only where a connector is built (hub.catalogue.connections).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, attributes
 import connectors
 
 from hub.core.sealed import Sealer
-from hub.registry.tables import Source
+from hub.catalogue.tables import Source
 
 SEALED = "$sealed"
 SESSION_KEY = "hub.connector_secrets"  # Session.info key of the ConnectorSecrets that seals written sources

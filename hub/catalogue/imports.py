@@ -18,9 +18,10 @@ from hub.audit.service import AuditEvent, TransactionSink
 from hub.auth.tokens import Principal
 from hub.core.errors import BadRequest, Forbidden, HubError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from hub.core.ids import is_valid_resident_id
-from hub.registry.source_models import ImportOut
-from hub.registry.sources import get_source, require_department
-from hub.registry.tables import Source
+from hub.catalogue.models import ImportOut
+from hub.catalogue.sources import get_source
+from hub.departments.service import require_department
+from hub.catalogue.tables import Source
 from license_verifier.identifiers import is_valid_credit_code
 
 FORMATS = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl",

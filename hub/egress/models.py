@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.registry.source_models import Owner
+from hub.departments.models import Owner
 
 CREDIT_CODE = r"^[0-9A-Z]{18}$"
 RULE_ID = r"^[0-9a-f]{32}$"

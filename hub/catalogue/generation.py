@@ -1,11 +1,11 @@
-"""The registry generation: read it; hub.registry.tables bumps it whenever a flush writes a source or a grant."""
+"""The registry generation: read it; hub.catalogue.tables bumps it whenever a flush writes a source or a grant."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.registry.tables import RegistryState
+from hub.catalogue.tables import RegistryState
 
 _CURRENT = select(RegistryState.generation).where(RegistryState.id == 1)
 

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Path, Query, Response
 from hub.auth.deps import OperatorDep
 from hub.core.db import SessionDep, after_commit
 from hub.core.wiring import ServicesDep
-from hub.registry import egress
-from hub.registry.egress_models import CREDIT_CODE, RULE_ID, EgressRuleCreate, EgressRuleOut
+from hub.egress import rules
+from hub.egress.models import CREDIT_CODE, RULE_ID, EgressRuleCreate, EgressRuleOut
 
 router = APIRouter(tags=["egress"])
 
@@ -17,17 +17,17 @@ router = APIRouter(tags=["egress"])
              summary="批准连接目标 Approve a connector target for a department (operator)",
              responses={409: {"description": "already approved"}, 422: {"description": "not a target, or refused"}})
 def allow(body: EgressRuleCreate, wiring: ServicesDep, session: SessionDep, principal: OperatorDep) -> EgressRuleOut:
-    rule = egress.allow_target(session, body.department, body.target, guard=wiring.connections.guard,
+    rule = rules.allow_target(session, body.department, body.target, guard=wiring.connections.guard,
                                actor="operator", pepper=wiring.pepper, now=wiring.clock())
     after_commit(session, wiring.exchange.forget)
-    return egress.rule_out(session, rule)
+    return rules.rule_out(session, rule)
 
 
 @router.get("/egress-rules", response_model=list[EgressRuleOut], summary="连接目标 Approved connector targets (operator)")
 def list_all(session: SessionDep, principal: OperatorDep,
              department: str | None = Query(None, pattern=CREDIT_CODE, description="one department's credit code")
              ) -> list[EgressRuleOut]:
-    return [egress.rule_out(session, rule) for rule in egress.list_rules(session, department_code=department)]
+    return [rules.rule_out(session, rule) for rule in rules.list_rules(session, department_code=department)]
 
 
 @router.delete("/egress-rules/{rule_id}", status_code=204,
@@ -35,6 +35,6 @@ def list_all(session: SessionDep, principal: OperatorDep,
                responses={404: {"description": "no such rule"}})
 def revoke(wiring: ServicesDep, session: SessionDep, principal: OperatorDep,
            rule_id: str = Path(pattern=RULE_ID)) -> Response:
-    egress.revoke_rule(session, rule_id, actor="operator", pepper=wiring.pepper, now=wiring.clock())
+    rules.revoke_rule(session, rule_id, actor="operator", pepper=wiring.pepper, now=wiring.clock())
     after_commit(session, wiring.exchange.forget)
     return Response(status_code=204)

@@ -11,9 +11,9 @@ from hub.auth.deps import CatalogueDep, RequesterDep, SourceOwnerDep
 from hub.core.db import SessionDep
 from hub.core.idempotency import IdempotencyKey
 from hub.core.wiring import ServicesDep
-from hub.registry import grants, imports, sources
-from hub.registry.connections import redact
-from hub.registry.source_models import (
+from hub.catalogue import grants, imports, sources
+from hub.catalogue.connections import redact
+from hub.catalogue.models import (
     GrantCreate,
     GrantDecision,
     GrantOut,

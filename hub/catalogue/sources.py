@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -18,11 +17,14 @@ from connectors import ConnectorConfigError
 from hub.audit.service import AuditEvent, TransactionSink
 from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from hub.catalogue import secrets  # noqa: F401 - its flush hook seals the connector secrets of every source written
+from hub.catalogue.egress import admitted_health, egress_out, source_egress
+from hub.catalogue.models import ConnectorSpec, Health, SourceCreate, SourceDefinition, SourceOut
+from hub.catalogue.tables import Source
 from hub.core.idempotency import body_hash, remember, replayed
-from hub.registry import secrets  # noqa: F401 - its flush hook seals the connector secrets of every source written
-from hub.registry.egress import admitted_health, egress_out, source_egress
-from hub.registry.source_models import ConnectorSpec, Health, Owner, SourceCreate, SourceDefinition, SourceOut
-from hub.registry.tables import Department, Source
+from hub.departments.models import Owner
+from hub.departments.service import require_department
+from hub.departments.tables import Department
 
 
 class SourceDefinitionError(Exception):
@@ -157,52 +159,6 @@ def list_sources(session: Session, *, category: str | None = None, owner: str | 
     if owner:
         query = query.join(Department, Department.id == Source.department_id).where(Department.code == owner)
     return list(session.scalars(query))
-
-
-def require_department(session: Session, principal: Principal) -> Department:
-    """Return the calling department (the operator and citizens are not departments)."""
-    department = session.get(Department, principal.department_id) if principal.department_id else None
-    if department is None:
-        raise Forbidden("This call is made by a department.")
-    return department
-
-
-@dataclass(frozen=True)
-class DepartmentView:
-    id: str
-    code: str
-    name: str
-
-
-_DEPARTMENTS: dict[str, DepartmentView] = {}  # departments are never edited, and their ids are random UUIDs
-
-
-def cached_department(principal: Principal) -> DepartmentView | None:
-    """The calling department if this process has read it already (no database)."""
-    return _DEPARTMENTS.get(principal.department_id or "")
-
-
-def department_by_id(session: Session, department_id: str) -> DepartmentView:
-    """A department's id, code and name by id, read once per process; NotFound if there is none."""
-    view = _DEPARTMENTS.get(department_id)
-    if view is None:
-        department = session.get(Department, department_id)
-        if department is None:
-            raise NotFound("No such department.")
-        view = _remember(department)
-    return view
-
-
-def department_view(session: Session, principal: Principal) -> DepartmentView:
-    """The calling department's id, code and name, read once per process (hot paths call this per request)."""
-    view = _DEPARTMENTS.get(principal.department_id or "")
-    if view is None:
-        view = _remember(require_department(session, principal))
-    return view
-
-
-def _remember(department: Department) -> DepartmentView:
-    return _DEPARTMENTS.setdefault(department.id, DepartmentView(department.id, department.code, department.name))
 
 
 def source_out(session: Session, source: Source, *, redact, viewer: Principal) -> SourceOut:

@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from hub.auth.deps import OperatorDep
 from hub.core.db import SessionDep, after_commit
 from hub.core.wiring import ServicesDep
-from hub.registry import service
-from hub.registry.models import DepartmentCreate, DepartmentCreated, DepartmentOut
+from hub.departments import service
+from hub.departments.models import DepartmentCreate, DepartmentCreated, DepartmentOut
 
 router = APIRouter(tags=["departments"])
 

@@ -11,11 +11,12 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from hub.core.errors import HubError
-from hub.registry.connections import Connections
-from hub.registry.egress import PENDING_DETAIL, egress_state, rules_by_department
-from hub.registry.source_models import Health
-from hub.registry.sources import record_health
-from hub.registry.tables import Source
+from hub.catalogue.connections import Connections
+from hub.catalogue.egress import PENDING_DETAIL, egress_state
+from hub.egress.rules import rules_by_department
+from hub.catalogue.models import Health
+from hub.catalogue.sources import record_health
+from hub.catalogue.tables import Source
 
 log = logging.getLogger("hub.health")
 

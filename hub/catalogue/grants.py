@@ -17,10 +17,14 @@ from hub.audit.service import AuditEvent, TransactionSink
 from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, Forbidden, HubError, NotFound, ValidationFailed
 from hub.core.idempotency import create_once
-from hub.registry.egress import EgressState, department_rules, egress_state
-from hub.registry.source_models import GrantCreate, GrantOut, Owner, normalise_purpose
-from hub.registry.sources import get_source, require_department
-from hub.registry.tables import Department, Grant, Source
+from hub.catalogue.egress import EgressState, egress_state
+from hub.egress.rules import department_rules
+from hub.catalogue.models import GrantCreate, GrantOut, normalise_purpose
+from hub.departments.models import Owner
+from hub.catalogue.sources import get_source
+from hub.departments.service import require_department
+from hub.catalogue.tables import Grant, Source
+from hub.departments.tables import Department
 
 
 class SourceNotShared(HubError):

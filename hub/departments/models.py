@@ -1,4 +1,4 @@
-"""Request and response bodies for departments."""
+"""Request and response bodies for departments, and a department named where it owns something."""
 
 from __future__ import annotations
 
@@ -58,3 +58,8 @@ class DepartmentOut(BaseModel):
 
 class DepartmentCreated(DepartmentOut):
     client: ClientCredentials
+
+
+class Owner(BaseModel):  # a department as it appears on what it owns (no docstring: it would enter the OpenAPI)
+    code: str
+    name: str

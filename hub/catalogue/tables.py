@@ -1,25 +1,14 @@
-"""Departments, their data sources (the catalogue) and the grants to read them."""
+"""The catalogue's data sources, the grants to read them, and the registry generation their changes bump."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, event, update
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, event, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hub.core.db import Base, UTCDateTime, new_id
-
-
-class Department(Base):
-    """A member of the hub: issuer of licenses, owner of data sources."""
-
-    __tablename__ = "departments"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    code: Mapped[str] = mapped_column(String(18), unique=True)  # unified social credit code
-    name: Mapped[str] = mapped_column(String(200))
-    region: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+from hub.egress.tables import EgressRule
 
 
 class Source(Base):
@@ -63,19 +52,6 @@ class Grant(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
-
-
-class EgressRule(Base):
-    """A target the operator approved for one department's connectors (scheme, host, port; database or file)."""
-
-    __tablename__ = "egress_rules"
-    __table_args__ = (UniqueConstraint("department_id", "target", name="uq_egress_rules_department_target"),)
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    department_id: Mapped[str] = mapped_column(ForeignKey("departments.id"), index=True)
-    target: Mapped[str] = mapped_column(String(1100))  # canonical, as connectors.Target prints it
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    created_by: Mapped[str] = mapped_column(String(64))
 
 
 class RegistryState(Base):

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hub.core.text import Line, Name, Text
+from hub.departments.models import Owner
 from license_verifier.identifiers import is_valid_credit_code
 
 Sensitivity = Literal["public", "internal", "personal", "sensitive_personal"]
@@ -89,11 +90,6 @@ class SourceDefinition(SourceCreate):
         if not is_valid_credit_code(self.owner):
             raise ValueError("owner must be a valid unified social credit code")
         return self
-
-
-class Owner(BaseModel):
-    code: str
-    name: str
 
 
 class Health(BaseModel):

@@ -16,9 +16,9 @@ from connectors import Target
 
 from hub.core.errors import BadGateway, GatewayTimeout, ValidationFailed
 from hub.core.sealed import SealError
-from hub.registry.egress import EgressBlocked
-from hub.registry.secrets import ConnectorSecrets, public_config
-from hub.registry.source_models import ConnectorSpec, Health
+from hub.catalogue.egress import EgressBlocked
+from hub.catalogue.secrets import ConnectorSecrets, public_config
+from hub.catalogue.models import ConnectorSpec, Health
 
 log = logging.getLogger("hub.connections")
 HEALTH_TIMEOUT = 5.0

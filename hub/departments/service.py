@@ -1,7 +1,8 @@
-"""Create departments and the OAuth2 clients that act for them."""
+"""Create departments and the OAuth2 clients that act for them; read them (the calling one cached per process)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -9,9 +10,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.auth.clients import DEPARTMENT_SCOPES, new_client
-from hub.core.errors import Conflict, NotFound
-from hub.registry.models import DepartmentCreate, DepartmentCreated, DepartmentOut
-from hub.registry.tables import Department
+from hub.auth.tokens import Principal
+from hub.core.errors import Conflict, Forbidden, NotFound
+from hub.departments.models import DepartmentCreate, DepartmentCreated, DepartmentOut
+from hub.departments.tables import Department
 from hub.trust.service import create_issuer_key
 
 
@@ -55,3 +57,49 @@ def get_department(session: Session, department_id: str) -> Department:
 
 def find_department_by_code(session: Session, code: str) -> Department | None:
     return session.scalar(select(Department).where(Department.code == code))
+
+
+def require_department(session: Session, principal: Principal) -> Department:
+    """Return the calling department (the operator and citizens are not departments)."""
+    department = session.get(Department, principal.department_id) if principal.department_id else None
+    if department is None:
+        raise Forbidden("This call is made by a department.")
+    return department
+
+
+@dataclass(frozen=True)
+class DepartmentView:
+    id: str
+    code: str
+    name: str
+
+
+_DEPARTMENTS: dict[str, DepartmentView] = {}  # departments are never edited, and their ids are random UUIDs
+
+
+def cached_department(principal: Principal) -> DepartmentView | None:
+    """The calling department if this process has read it already (no database)."""
+    return _DEPARTMENTS.get(principal.department_id or "")
+
+
+def department_by_id(session: Session, department_id: str) -> DepartmentView:
+    """A department's id, code and name by id, read once per process; NotFound if there is none."""
+    view = _DEPARTMENTS.get(department_id)
+    if view is None:
+        department = session.get(Department, department_id)
+        if department is None:
+            raise NotFound("No such department.")
+        view = _remember(department)
+    return view
+
+
+def department_view(session: Session, principal: Principal) -> DepartmentView:
+    """The calling department's id, code and name, read once per process (hot paths call this per request)."""
+    view = _DEPARTMENTS.get(principal.department_id or "")
+    if view is None:
+        view = _remember(require_department(session, principal))
+    return view
+
+
+def _remember(department: Department) -> DepartmentView:
+    return _DEPARTMENTS.setdefault(department.id, DepartmentView(department.id, department.code, department.name))
