@@ -33,7 +33,7 @@ from hub.core.settings import Settings
 from hub.core.storage import ObjectStore, S3Store, open_store
 from hub.exchange.receipts import ReceiptSigner
 from hub.exchange.service import ExchangeDesk
-from hub.licenses.artifacts import Artifacts
+from hub.licenses.printing.artifacts import Artifacts
 from hub.licenses.types import LicenseType, load_license_types
 from hub.migrations import upgrade
 from hub.catalogue.connections import Connections

@@ -28,7 +28,7 @@ from hub.audit.service import AuditEvent, TransactionSink
 from hub.audit.tables import AuditEntry
 from hub.cli import app as hub_cli
 from hub.core.db import make_engine, make_session_factory
-from hub.core.ids import make_resident_id, mask_resident_id
+from hub.core.national_ids import make_resident_id, mask_resident_id
 from hub.migrations import upgrade
 from hub.trust.service import ensure_hub_keys
 from tests.conftest import ROOT, bearer, citizen_headers, make_settings, root_der

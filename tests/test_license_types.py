@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.core.ids import make_credit_code
+from hub.core.national_ids import make_credit_code
 from hub.licenses.types import (
     DEFAULT_STRING_MAX_LENGTH,
     LicenseDataError,

@@ -12,12 +12,12 @@ from starlette.concurrency import run_in_threadpool
 
 from connectors import ConnectorConfigError, ImportFormatError, ImportInterrupted
 from connectors.base import ImportTooLarge
-from connectors.bulk import ImportReport, import_file
+from connectors.imports import ImportReport, import_file
 from connectors.fields import FieldSpec
 from hub.audit.service import AuditEvent, TransactionSink
 from hub.auth.tokens import Principal
 from hub.core.errors import BadRequest, Forbidden, HubError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from hub.core.ids import is_valid_resident_id
+from hub.core.national_ids import is_valid_resident_id
 from hub.catalogue.models import ImportOut
 from hub.catalogue.sources import get_source
 from hub.departments.service import require_department

@@ -12,7 +12,7 @@ from hub.audit.service import AuditEvent, TransactionSink, subject_ref
 from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, NotFound, ValidationFailed
 from hub.core.idempotency import create_once
-from hub.core.ids import is_valid_resident_id, mask_resident_id
+from hub.core.national_ids import is_valid_resident_id, mask_resident_id
 from hub.exchange.models import ConsentCreate, ConsentOut
 from hub.exchange.tables import Consent
 from hub.catalogue.models import normalise_purpose

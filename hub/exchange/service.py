@@ -30,7 +30,7 @@ from hub.audit.sink import GroupCommitSink
 from hub.audit.writer import AuditWriter
 from hub.auth.tokens import Principal
 from hub.core.errors import HubError, ValidationFailed
-from hub.core.ids import is_valid_resident_id, mask_identity
+from hub.core.national_ids import is_valid_resident_id, mask_identity
 from hub.exchange.consents import valid_consent
 from hub.exchange.models import AuditRefOut, ExchangeAnswer, ExchangeQuery
 from hub.exchange.receipts import ReceiptSigner, digest

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, NotFound
 from hub.exchange.service import ExchangeDesk
-from hub.licenses.artifacts import Artifacts
+from hub.licenses.printing.artifacts import Artifacts
 from hub.licenses.models import LicenseIssue, ReissueRequest
 from hub.licenses.pipeline import Checked, local_date, validated_data, validity
 from hub.licenses.service import _stored_holder, create_version, get_license, record_event

@@ -12,8 +12,8 @@ from hub.auth.tokens import Principal
 from hub.core.db import new_id
 from hub.core.errors import NotFound
 from hub.core.idempotency import body_hash, remember, replayed
-from hub.core.ids import mask_identity
-from hub.licenses.artifacts import Artifacts
+from hub.core.national_ids import mask_identity
+from hub.licenses.printing.artifacts import Artifacts
 from hub.licenses.models import Holder, IssuerOut, LicenseIssue, LicenseLinks, LicenseOut, StatusListEntryLink
 from hub.licenses.pipeline import Checked, check, facts, insert_licenses, license_values, record_events
 from hub.licenses.serials import next_serial

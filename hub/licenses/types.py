@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from hub.core.dates import DEFAULT_LATEST, EARLIEST, is_bound, resolve_bound
-from hub.core.ids import is_valid_resident_id
+from hub.core.national_ids import is_valid_resident_id
 from hub.core.text import check_line, check_name, check_text
 from license_verifier.identifiers import is_valid_credit_code, is_valid_license_type_code
 

@@ -128,7 +128,7 @@ class KeptSubset(bytes):
 
 class _Kept:
     """At most KEPT_SUBSETS values by key, the oldest dropped first; safe to share between threads
-    (pages may render in several, see hub.licenses.rendering)."""
+    (pages may render in several, see hub.licenses.printing.rendering)."""
 
     def __init__(self) -> None:
         self._values: dict = {}

@@ -1,6 +1,6 @@
 """Render QR text as PNG and SVG images (ISO/IEC 18004, error correction M, alphanumeric mode).
 
-The symbol is built once per text by `hub.licenses.qrencode` (the same symbol qrcode builds, several
+The symbol is built once per text by `hub.licenses.printing.qrencode` (the same symbol qrcode builds, several
 times faster); the PNG, the SVG and the PDF all draw its modules.
 """
 
@@ -14,7 +14,7 @@ import qrcode
 from PIL import Image
 from qrcode.util import MODE_ALPHA_NUM, QRData
 
-from hub.licenses import qrencode
+from hub.licenses.printing import qrencode
 
 BOX = 8  # pixels per module in the PNG
 BORDER = 4  # quiet zone, in modules (ISO/IEC 18004 §9.1)

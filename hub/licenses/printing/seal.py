@@ -12,7 +12,7 @@ import math
 
 from reportlab.pdfgen.canvas import Canvas
 
-from hub.licenses.fonts import cjk_fonts
+from hub.licenses.printing.fonts import cjk_fonts
 
 SEAL_RED = (0.87, 0.09, 0.11)
 RING = 0.055  # ring width as a fraction of the radius (1.2 mm on a 42 mm seal)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
 
-from hub.licenses.pdf import LicensePdf, render_license_pdf, warm_up
+from hub.licenses.printing.pdf import LicensePdf, render_license_pdf, warm_up
 from hub.trust.pades import sign_pdf
 
 log = logging.getLogger("hub.licenses")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import typer
@@ -10,19 +11,26 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from hub.core.operator import operator_session
-from hub.departments.service import find_department_by_code
-from hub.trust.service import issuer_keys, revoke_issuer_key, rotate_issuer_key
+from hub.trust.service import issuer_keys, issuer_subject, revoke_issuer_key, rotate_issuer_key
 
 app = typer.Typer(help="Department issuer keys: list, rotate, revoke (compromise).", no_args_is_help=True)
 console = Console()
 
 
-def _department(session: Session, code: str):
-    department = find_department_by_code(session, code)
-    if department is None:
+@dataclass(frozen=True)
+class _Department:
+    id: str
+    code: str
+    name: str
+
+
+def _department(session: Session, code: str) -> _Department:
+    """The department with this credit code, as its issuer keys name it."""
+    key = issuer_subject(session, code)
+    if key is None:
         console.print(f"[red]No department with code {code}.[/red]")
         raise typer.Exit(code=1)
-    return department
+    return _Department(key.department_id, key.subject_code, key.subject_name)
 
 
 @app.command("list")

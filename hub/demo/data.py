@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 
 from hub.auth.tokens import Principal
 from hub.bootstrap import initialise
-from hub.core.ids import make_credit_code, make_resident_id
+from hub.core.national_ids import make_credit_code, make_resident_id
 from hub.core.settings import Settings, write_secret_json
-from hub.demo_sources import load_demo_sources
+from hub.demo.sources import load_demo_sources
 from hub.licenses.models import Holder, LicenseIssue
-from hub.licenses.qrimage import make_qr
+from hub.licenses.printing.qrimage import make_qr
 from hub.licenses.service import issue_license
 from hub.licenses.sourcing import data_from_source
 from hub.main import create_app

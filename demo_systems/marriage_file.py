@@ -1,6 +1,6 @@
 """示例市民政局婚姻登记信息 (demo): a CSV the civil-affairs bureau hands over for bulk import (归集).
 
-Run: `python -m demo_systems.bulkfile var/demo/marriage.csv --rows 100000 [--bad-rows 3]`.
+Run: `python -m demo_systems.marriage_file var/demo/marriage.csv --rows 100000 [--bad-rows 3]`.
 One row per adult of the population, household by household, so spouses name each other. With
 `bad_rows=k`, k broken rows are inserted at the lines `bad_row_lines(rows, k)` returns, alternating a
 resident id with a wrong check character and a row missing its last column.
@@ -72,7 +72,7 @@ def _couple(family: list[Person], rng: random.Random) -> dict[str, tuple[str, ..
     spouse = next((p for p in family if p.relation_to_head == "配偶"), None)
     if spouse is None:
         return {}
-    if head.resident_id in _DEMO_COUPLES:  # as on hub/demo.py's marriage certificates
+    if head.resident_id in _DEMO_COUPLES:  # as on hub/demo/data.py's marriage certificates
         on, office = demo_marriage_date(_DEMO_COUPLES[head.resident_id]), DEMO_MARRIAGE_OFFICE
     else:
         on, office = date.fromordinal(_wedding(max(head.birth_date, spouse.birth_date), rng)), _office(rng)
@@ -124,7 +124,7 @@ _DEMO_COUPLES = {demo_person(2 * c).resident_id: c for c in range(DEMO_COUPLES)}
 
 def main(argv: list[str] | None = None) -> None:
     """Write the marriage CSV and print where its bad rows are."""
-    parser = argparse.ArgumentParser(prog="python -m demo_systems.bulkfile", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m demo_systems.marriage_file", description=__doc__.splitlines()[0])
     parser.add_argument("path")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--bad-rows", type=int, default=0)

@@ -3,7 +3,7 @@
 `issue_many` does what `issue_license` does for each request, through the same pipeline (hub.licenses.pipeline:
 same checks, same errors, same rows, events and audit entries) and the same idempotency records, but reserves
 serials with one counter update per license type and year, allocates status list indexes for all at once, and
-writes each step with one statement for all. It renders nothing: QR images and PDFs of bulk-issued licenses are
+writes each step with one statement for all. It renders nothing: QR images and PDFs of batch-issued licenses are
 rendered from the committed record on first request. The caller owns the transaction; an IntegrityError (another
 transaction committed one of these idempotency keys meanwhile) leaves the caller to roll back and try again.
 """
@@ -36,7 +36,7 @@ log = logging.getLogger("hub.licenses")
 
 
 @dataclass(frozen=True)
-class BulkOutcome:
+class IssueOutcome:
     """What became of one request: its license (new, or the one its key already issued), or its error."""
 
     identifier: str | None = None
@@ -53,7 +53,7 @@ class _Pending:
 
 
 def issue_many(session: Session, requests: Sequence[tuple[LicenseIssue, str | None]], *, principal: Principal,
-               types: dict[str, LicenseType], keyring: KeyRing, now: datetime) -> list[BulkOutcome]:
+               types: dict[str, LicenseType], keyring: KeyRing, now: datetime) -> list[IssueOutcome]:
     """Issue each (request, idempotency key) as issue_license would; one outcome per request, in order.
 
     A type bound to a source is refused (issued_from_source_only): a batch carries the caller's data, and its
@@ -61,7 +61,7 @@ def issue_many(session: Session, requests: Sequence[tuple[LicenseIssue, str | No
     """
     department = get_department(session, principal.department_id or "")
     replays = _replays(session, principal.client_id, [key for _, key in requests if key is not None])
-    outcomes: list[BulkOutcome | None] = [None] * len(requests)
+    outcomes: list[IssueOutcome | None] = [None] * len(requests)
     pending: list[_Pending] = []
     first_of: dict[str, _Pending] = {}
     repeats: list[tuple[int, _Pending, str]] = []  # a key used twice in this call: answered by its first use
@@ -76,7 +76,7 @@ def issue_many(session: Session, requests: Sequence[tuple[LicenseIssue, str | No
                 item = _Pending(position, key, digest,
                                 check(request, department=department, types=types, now=now, sourced=False))
             except HubError as exc:
-                outcomes[position] = BulkOutcome(error=exc)
+                outcomes[position] = IssueOutcome(error=exc)
                 continue
             pending.append(item)
             if key is not None:
@@ -90,11 +90,11 @@ def issue_many(session: Session, requests: Sequence[tuple[LicenseIssue, str | No
     return outcomes  # type: ignore[return-value]
 
 
-def _replay(known: tuple[str, str | None], digest: str) -> BulkOutcome:
+def _replay(known: tuple[str, str | None], digest: str) -> IssueOutcome:
     recorded_digest, identifier = known
     if recorded_digest != digest:
-        return BulkOutcome(error=IdempotencyConflict(IdempotencyConflict.reused))
-    return BulkOutcome(identifier=identifier, created=False)
+        return IssueOutcome(error=IdempotencyConflict(IdempotencyConflict.reused))
+    return IssueOutcome(identifier=identifier, created=False)
 
 
 def _replays(session: Session, client_id: str, keys: list[str]) -> dict[str, tuple[str, str]]:
@@ -108,14 +108,14 @@ def _replays(session: Session, client_id: str, keys: list[str]) -> dict[str, tup
 
 
 def _issue(session: Session, pending: list[_Pending], *, department, principal: Principal, keyring: KeyRing,
-           now: datetime) -> list[BulkOutcome]:
+           now: datetime) -> list[IssueOutcome]:
     """Number, index, sign and insert the checked requests."""
     if not pending:
         return []
     try:
         signer = keyring.signer_for(session, department.id)
     except HubError as exc:
-        return [BulkOutcome(error=exc) for _ in pending]
+        return [IssueOutcome(error=exc) for _ in pending]
     serials = _serials(session, pending, department.code)
     numbered = [(item, serial, new_id()) for item, serial in zip(pending, serials) if serial is not None]
     refs = allocate_indexes(session, department_id=department.id, issuer_code=department.code,
@@ -127,11 +127,11 @@ def _issue(session: Session, pending: list[_Pending], *, department, principal: 
     record_events(session, licenses, "issued", actor=principal.client_id, now=now)
     remember_many(session, [(item.key, item.digest, license_id) for item, _, license_id in numbered
                             if item.key is not None], client_id=principal.client_id, operation=LICENSE, now=now)
-    log.info("issued %d licenses in bulk by %s", len(licenses), principal.client_id)
+    log.info("issued %d licenses in one batch by %s", len(licenses), principal.client_id)
     identifiers = {item.position: row["identifier"] for (item, _, _), row in zip(numbered, licenses)}
     exhausted = Conflict("The yearly serial range of this license type is exhausted for this issuer.")
-    return [BulkOutcome(identifier=identifiers[item.position], created=True) if item.position in identifiers
-            else BulkOutcome(error=exhausted) for item in pending]
+    return [IssueOutcome(identifier=identifiers[item.position], created=True) if item.position in identifiers
+            else IssueOutcome(error=exhausted) for item in pending]
 
 
 def _serials(session: Session, pending: list[_Pending], issuer_code: str) -> list[int | None]:

@@ -24,10 +24,10 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfdoc, pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
-from hub.licenses.fonts import Fonts, KeptSubset, cjk_fonts
-from hub.licenses import qrencode
-from hub.licenses.qrimage import BORDER
-from hub.licenses.seal import draw_seal
+from hub.licenses.printing.fonts import Fonts, KeptSubset, cjk_fonts
+from hub.licenses.printing import qrencode
+from hub.licenses.printing.qrimage import BORDER
+from hub.licenses.printing.seal import draw_seal
 
 PAGE_WIDTH, PAGE_HEIGHT = A4
 LEFT, RIGHT = 22 * mm, PAGE_WIDTH - 22 * mm

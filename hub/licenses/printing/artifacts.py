@@ -5,7 +5,7 @@ rendered from it afterwards and stored under keys derived from the identifier. A
 commit and the upload leaves an artifact missing, never an orphan: a missing artifact is rendered
 again on first request.
 
-At issuance the signed PDF is rendered (in a worker process, see `hub.licenses.rendering`) and
+At issuance the signed PDF is rendered (in a worker process, see `hub.licenses.printing.rendering`) and
 stored once the license is committed. The QR images are rendered from the QR text on their first
 request (a millisecond or two) and stored then: two fewer objects to write per license issued.
 """
@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.core.storage import ObjectNotFound, ObjectStore
-from hub.licenses import qrimage
-from hub.licenses.pdf import LicensePdf, format_date_zh
-from hub.licenses.rendering import RenderJob, RenderPool, shared_pool
+from hub.licenses.printing import qrimage
+from hub.licenses.printing.pdf import LicensePdf, format_date_zh
+from hub.licenses.printing.rendering import RenderJob, RenderPool, shared_pool
 from hub.licenses.tables import License
 from hub.licenses.types import LicenseType
 from hub.departments.service import get_department

@@ -17,10 +17,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from connectors.bulk import import_file
+from connectors.imports import import_file
 from connectors.fields import FieldSpec
 from connectors.store import shared_records
-from hub.core.ids import is_valid_resident_id
+from hub.core.national_ids import is_valid_resident_id
 from hub.catalogue import grants as grant_service
 from hub.catalogue.egress import egress_state
 from hub.egress.rules import allow_target, department_rules
@@ -54,7 +54,7 @@ class SourcesSummary:
 
 def load_demo_sources(state, settings, *, console: Console) -> SourcesSummary:
     """Register the demo sources, build their back ends and import the bulk file (idempotent)."""
-    from demo_systems.bulkfile import write_marriage_csv
+    from demo_systems.marriage_file import write_marriage_csv
     from demo_systems.social_security import build_database
 
     demo_dir = settings.var_dir / "demo"
