@@ -30,7 +30,9 @@ from hub.core.db import make_engine, make_session_factory
 from hub.core.ratelimit import RateLimit
 from hub.core.sealed import Sealer
 from hub.core.settings import Settings
-from hub.core.storage import ObjectStore, S3Store, open_store
+from hub.core.storage import open_store
+from hub.core.storage.base import ObjectStore
+from hub.core.storage.s3 import S3Store
 from hub.exchange.receipts import ReceiptSigner
 from hub.exchange.service import ExchangeDesk
 from hub.licenses.printing.artifacts import Artifacts

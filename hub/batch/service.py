@@ -36,7 +36,7 @@ from hub.batch.models import JobLinks, JobOut, RowError
 from hub.core.clock import Clock, system_clock
 from hub.core.errors import HubError, NotFound
 from hub.core.idempotency import IdempotencyConflict
-from hub.core.storage import ObjectNotFound, ObjectStore, StorageUnavailable
+from hub.core.storage.base import ObjectNotFound, ObjectStore, StorageUnavailable
 from hub.licenses.many import IssueOutcome, issue_many
 from hub.licenses.service import issue_license
 from hub.licenses.types import LicenseType

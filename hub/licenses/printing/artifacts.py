@@ -20,7 +20,7 @@ from datetime import date
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.core.storage import ObjectNotFound, ObjectStore
+from hub.core.storage.base import ObjectNotFound, ObjectStore
 from hub.licenses.printing import qrimage
 from hub.licenses.printing.pdf import LicensePdf, format_date_zh
 from hub.licenses.printing.rendering import RenderJob, RenderPool, shared_pool
