@@ -12,40 +12,23 @@ from __future__ import annotations
 
 import functools
 import io
-import math
 import zlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from reportlab import rl_config
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfdoc, pdfmetrics
+from reportlab.pdfbase import pdfdoc
 from reportlab.pdfgen.canvas import Canvas
 
 from hub.licenses.printing.fonts import Fonts, KeptSubset, cjk_fonts
 from hub.licenses.printing import qrencode
 from hub.licenses.printing.qrimage import BORDER
+from hub.licenses.printing.layout import (FOOTER_BASELINE, FRAME, GREY, INK, LEFT, PAGE_HEIGHT, PAGE_WIDTH, QR_BOTTOM,
+                                          QR_SYMBOL, RIGHT, SEAL_RADIUS, SEAL_SUBTITLE)
 from hub.licenses.printing.seal import draw_seal
-
-PAGE_WIDTH, PAGE_HEIGHT = A4
-LEFT, RIGHT = 22 * mm, PAGE_WIDTH - 22 * mm
-INK, GREY, RULE, FRAME = (0.1, 0.1, 0.1), (0.45, 0.45, 0.45), (0.72, 0.72, 0.72), (0.60, 0.45, 0.16)
-QR_SYMBOL = 40 * mm  # the symbol without its quiet zone: 0.7 mm modules at version 10, easy for phones
-SEAL_RADIUS = 21 * mm  # a 42 mm seal, the usual size for a department's official seal
-SEAL_SUBTITLE = "电子证照专用章"
-QR_BOTTOM = 32 * mm
-FOOTER_BASELINE = 18 * mm
-TABLE_TOP = PAGE_HEIGHT - 52 * mm
-TABLE_BOTTOM = QR_BOTTOM + QR_SYMBOL * 1.2 + 2 * mm  # clear of the QR code (its top quiet zone may overlap)
-LABEL_WIDTH = 34 * mm
-PAD_X, PAD_Y = 5.0, 4.5
-VALUE_SIZE, MIN_VALUE_SIZE = 10.5, 4.5  # 4.5 pt: a 2,000-character business scope still fits
-LEADING, TIGHT_LEADING = 1.4, 1.28  # line height / size: roomy at full size, tighter once a value shrinks
-LABEL_SIZE, LABEL_EN_SIZE = 10.0, 6.5
-NO_LINE_START = set("，。、；：！？）》」』”’%,.;:!?)]}…·—")
-NO_LINE_END = set("（《「『“‘([{")
+from hub.licenses.printing.table import Row, draw_table
 
 HOLDER_ID_EN = {"统一社会信用代码": "Unified social credit code", "公民身份号码": "Citizen ID number"}
 
@@ -88,25 +71,6 @@ _TYPE_STYLES = {  # by license-type code (schemas/license-types/*.yaml)
 }
 
 
-@dataclass(frozen=True)
-class _Row:
-    label: str
-    label_en: str | None
-    value: str
-    value_en: str | None = None
-
-
-@dataclass(frozen=True)
-class _Line:
-    text: str
-    size: float
-    color: tuple[float, float, float] = INK
-
-    @property
-    def height(self) -> float:
-        return self.size * (LEADING if self.size >= LABEL_SIZE else TIGHT_LEADING)
-
-
 def format_date_zh(day: date) -> str:
     """Format a date the Chinese way: 2026年11月21日."""
     return f"{day.year}年{day.month}月{day.day}日"
@@ -121,7 +85,7 @@ def render_license_pdf(doc: LicensePdf) -> bytes:
     _metadata(canvas, doc)
     _frame(canvas)
     _title(canvas, doc, fonts)
-    _table(canvas, _rows(doc), fonts)
+    draw_table(canvas, _rows(doc), fonts)
     _qr(canvas, doc.qr_text, fonts)
     _issuer(canvas, doc, fonts)
     _footer(canvas, doc, fonts)
@@ -197,15 +161,15 @@ def _title(canvas: Canvas, doc: LicensePdf, fonts: Fonts) -> None:
     canvas.drawCentredString(PAGE_WIDTH / 2, baseline - 19, doc.type_name_en)
 
 
-def _rows(doc: LicensePdf) -> list[_Row]:
+def _rows(doc: LicensePdf) -> list[Row]:
     style = _style(doc)
     until = format_date_zh(doc.valid_until) if doc.valid_until else "长期"
     until_en = f"to {doc.valid_until.isoformat()}" if doc.valid_until else "no expiry"
     return [
-        _Row(*style.holder_name, doc.holder_name),
-        _Row(doc.holder_label, HOLDER_ID_EN.get(doc.holder_label), doc.holder_id),
-        *(_Row(label, label_en, value) for label, label_en, value in doc.fields),
-        _Row("有效期限", "Period of validity", f"自 {format_date_zh(doc.valid_from)} 至 {until}",
+        Row(*style.holder_name, doc.holder_name),
+        Row(doc.holder_label, HOLDER_ID_EN.get(doc.holder_label), doc.holder_id),
+        *(Row(label, label_en, value) for label, label_en, value in doc.fields),
+        Row("有效期限", "Period of validity", f"自 {format_date_zh(doc.valid_from)} 至 {until}",
              f"From {doc.valid_from.isoformat()} {until_en}"),
     ]
 
@@ -213,121 +177,6 @@ def _rows(doc: LicensePdf) -> list[_Row]:
 def _style(doc: LicensePdf) -> _TypeStyle:
     default = _ENTERPRISE if doc.holder_label == "统一社会信用代码" else _PERSON
     return _TYPE_STYLES.get(doc.type_code, default)
-
-
-def _table(canvas: Canvas, rows: Sequence[_Row], fonts: Fonts) -> None:
-    """Draw the rows from TABLE_TOP down; values wrap, and shrink if the whole would not fit."""
-    labels = [_label_lines(row, fonts.regular) for row in rows]
-    values = _fit_values(rows, labels, fonts.values)
-    canvas.saveState()
-    canvas.setStrokeColorRGB(*RULE)
-    canvas.setLineWidth(0.5)
-    y = TABLE_TOP
-    canvas.line(LEFT, y, RIGHT, y)
-    for label, value in zip(labels, values):
-        _draw_lines(canvas, label, LEFT + PAD_X, y - PAD_Y, fonts.regular)
-        _draw_lines(canvas, value, LEFT + LABEL_WIDTH + PAD_X, y - PAD_Y, fonts.values)
-        y -= _row_height(label, value)
-        canvas.line(LEFT, y, RIGHT, y)
-    canvas.line(LEFT + LABEL_WIDTH, TABLE_TOP, LEFT + LABEL_WIDTH, y)
-    canvas.restoreState()
-
-
-def _label_lines(row: _Row, font: str) -> list[_Line]:
-    width = LABEL_WIDTH - 2 * PAD_X
-    lines = [_Line(text, LABEL_SIZE) for text in _wrap(row.label, font, LABEL_SIZE, width)]
-    if row.label_en:
-        lines += [_Line(text, LABEL_EN_SIZE, GREY) for text in _wrap(row.label_en, font, LABEL_EN_SIZE, width)]
-    return lines
-
-
-def _value_lines(row: _Row, font: str, size: float) -> list[_Line]:
-    width = RIGHT - LEFT - LABEL_WIDTH - 2 * PAD_X
-    lines = [_Line(text, size) for text in _wrap(row.value.strip() or "—", font, size, width)]
-    if row.value_en:
-        lines += [_Line(text, LABEL_EN_SIZE, GREY) for text in _wrap(row.value_en, font, LABEL_EN_SIZE, width)]
-    return lines
-
-
-def _height(lines: Sequence[_Line]) -> float:
-    return sum(line.height for line in lines)
-
-
-def _row_height(label: Sequence[_Line], value: Sequence[_Line]) -> float:
-    return max(_height(label), _height(value)) + 2 * PAD_Y
-
-
-def _draw_lines(canvas: Canvas, lines: Sequence[_Line], x: float, top: float, font: str) -> None:
-    for line in lines:
-        top -= line.height
-        canvas.setFont(font, line.size)
-        canvas.setFillColorRGB(*line.color)
-        canvas.drawString(x, top + (line.height - line.size) / 2 + line.size * 0.12, line.text)
-
-
-def _fit_values(rows: Sequence[_Row], labels: Sequence[list[_Line]], font: str) -> list[list[_Line]]:
-    """Wrap each value; while the table is too tall, shrink the tallest value that sets its row's height."""
-    sizes = [VALUE_SIZE] * len(rows)
-    values = [_value_lines(row, font, VALUE_SIZE) for row in rows]
-    available = TABLE_TOP - TABLE_BOTTOM
-    while (overflow := sum(map(_row_height, labels, values)) - available) > 0:
-        shrinkable = [i for i in range(len(rows))
-                      if sizes[i] > MIN_VALUE_SIZE and _height(values[i]) > _height(labels[i])]
-        if not shrinkable:
-            return _truncate(values, overflow)
-        i = max(shrinkable, key=lambda k: _height(values[k]))
-        # Wrapped text's height grows with the square of its size: jump near the size that fits.
-        height = _height(values[i])
-        ratio = math.sqrt(max(height - overflow, 1.0) / height)
-        sizes[i] = max(MIN_VALUE_SIZE, min(sizes[i] - 0.5, math.floor(sizes[i] * ratio * 2) / 2))
-        values[i] = _value_lines(rows[i], font, sizes[i])
-    return values
-
-
-def _truncate(values: list[list[_Line]], overflow: float) -> list[list[_Line]]:
-    """Last resort for values longer than a page: cut the tallest and mark the cut."""
-    i = max(range(len(values)), key=lambda k: _height(values[k]))
-    lines = values[i]
-    while overflow > 0 and len(lines) > 1:
-        overflow -= lines.pop().height
-    lines[-1] = _Line(lines[-1].text[:-2] + "……", lines[-1].size, lines[-1].color)
-    return values
-
-
-@functools.lru_cache(maxsize=65536)
-def _char_width(font: str, char: str) -> float:
-    return pdfmetrics.stringWidth(char, font, 1.0)
-
-
-def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
-    """Break text into lines no wider than `width`: anywhere between CJK characters, at spaces in
-    Latin text, never before closing or after opening punctuation (which may hang past the edge)."""
-    limit = width / size
-    lines: list[str] = []
-    for paragraph in text.splitlines() or [""]:
-        start, used, last_break = 0, 0.0, 0  # last_break: latest index a line may start at
-        for i, char in enumerate(paragraph):
-            if i > start and _may_break(paragraph, i):
-                last_break = i
-            used += _char_width(font, char)
-            if used <= limit or i == start or char in NO_LINE_START:
-                continue
-            cut = i if _may_break(paragraph, i) else last_break if last_break > start else i
-            lines.append(paragraph[start:cut].rstrip())
-            start = cut + 1 if paragraph[cut:cut + 1] == " " else cut
-            used = sum(_char_width(font, c) for c in paragraph[start:i + 1])
-            last_break = start
-        lines.append(paragraph[start:].rstrip())
-    return lines
-
-
-def _may_break(text: str, i: int) -> bool:
-    before, char = text[i - 1], text[i]
-    if char in NO_LINE_START or before in NO_LINE_END:
-        return False
-    if char == " " or before == " ":
-        return True
-    return not (before.isascii() and char.isascii())  # keep Latin words and numbers whole
 
 
 def _qr(canvas: Canvas, qr_text: str, fonts: Fonts) -> None:
