@@ -26,7 +26,8 @@ from hub.licenses.printing.artifacts import Artifacts
 from hub.licenses.models import Holder, LicenseIssue
 from hub.licenses.sourcing import require_source_path
 from hub.licenses.tables import License, LicenseEvent
-from hub.licenses.types import LicenseDataError, LicenseType, validate_license_data
+from hub.licenses.license_data import LicenseDataError, validate_license_data
+from hub.licenses.types import LicenseType
 from hub.trust.service import b64url
 from hub.trust.signer import KeySigner
 from license_verifier.verifier import CHINA_STANDARD_TIME
