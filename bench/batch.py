@@ -23,8 +23,8 @@ from rich.console import Console
 from bench.server import free_port
 from bench.site import HubSite, load_site, postgres_admin_url, scratch_postgres
 from hub.batch.cli import submit_and_follow
-from hub.core.ids import make_credit_code
-from hub.demo import BUSINESS
+from hub.core.national_ids import make_credit_code
+from hub.demo.data import BUSINESS
 from hub.main import create_app
 
 FIRST_SEED = 50_000_000  # other benchmarks use 12_340_000 + i and 40_000_000 + i

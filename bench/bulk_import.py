@@ -24,7 +24,7 @@ from rich.progress import Progress
 from bench.site import postgres_admin_url, scratch_postgres
 from bench.ui import make_progress, step
 from connectors import FieldSpec, create_store_table, import_file
-from hub.core.ids import is_valid_resident_id, make_resident_id
+from hub.core.national_ids import is_valid_resident_id, make_resident_id
 
 REFERENCE_ROWS = 5_800_000  # 25 departments' 46 data categories in the reference county
 GOAL_SECONDS = 600.0

@@ -32,7 +32,7 @@ from bench.server import Served, free_port, running_hub, stop_server, wait_ready
 from bench.site import REPO_ROOT, Prepared, postgres_admin_url, scratch_postgres
 from bench.ui import step
 from demo_systems.population import people
-from hub.demo import DEPARTMENTS
+from hub.demo.data import DEPARTMENTS
 
 if TYPE_CHECKING:
     from bench.cli import Plan

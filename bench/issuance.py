@@ -13,8 +13,8 @@ import httpx
 
 from bench.loadgen import percentile
 from bench.ui import Tick
-from hub.core.ids import make_credit_code
-from hub.demo import BUSINESS
+from hub.core.national_ids import make_credit_code
+from hub.demo.data import BUSINESS
 
 REGION_CODE = "990100"
 FIRST_SEED = 40_000_000  # the demo's companies use 12_340_000 + i

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from time import perf_counter
 
 from bench.ui import Tick
-from hub.licenses.qrimage import qr_version
+from hub.licenses.printing.qrimage import qr_version
 from license_verifier.algorithms import verify_raw
 from license_verifier.qr import decode_qr, sig_structure
 from license_verifier.trustlist import TrustList

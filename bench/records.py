@@ -19,10 +19,10 @@ from bench.issuance import business_license_request, credit_codes
 from bench.server import free_port
 from bench.site import HubSite, load_site, postgres_admin_url, scratch_postgres
 from hub.auth.tokens import Principal
-from hub.licenses.bulk import issue_many
+from hub.licenses.many import issue_many
 from hub.licenses.models import LicenseIssue
 from hub.main import create_app
-from hub.registry.service import find_department_by_code
+from hub.departments.service import find_department_by_code
 
 CHUNK = 500
 MARKET_CODE = "11990100MB0000019L"

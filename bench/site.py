@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from rich.console import Console
 
 from hub.core.settings import Settings
-from hub.demo import load_demo
+from hub.demo.data import load_demo
 from hub.main import create_app
 from license_verifier.trustlist import TrustList
 

@@ -26,7 +26,7 @@ from connectors.base import (
     SourceTimeout,
     SourceUnavailable,
 )
-from connectors.bulk import ImportReport, RowError, import_file
+from connectors.imports import ImportReport, RowError, import_file
 from connectors.config import validate
 from connectors.egress import Egress, EgressGuard, EgressRefused, forbidden, system_resolve
 from connectors.targets import Target, parse_target, targets_of

@@ -1,6 +1,6 @@
 """Deterministic synthetic citizens and enterprises of 示例市, shared by the demo department systems.
 
-The population is a stream of households: the hub's twelve demo citizens first (hub/demo.py), then
+The population is a stream of households: the hub's twelve demo citizens first (hub/demo/data.py), then
 generated households whose members have consistent surnames, ages, sexes and relations. Resident ids
 are valid GB 11643 numbers and unique by construction: each (region, birth date, sex) keeps its own
 counter of order codes, so no set of issued ids has to be held.
@@ -16,21 +16,21 @@ from itertools import accumulate, chain, islice
 
 from demo_systems.names import (DISTRICTS, ETHNICITIES, FEMALE_GIVEN, INDUSTRIES, MALE_GIVEN, STREETS, SURNAMES,
                                 TRADE_NAMES)
-from hub.core.ids import make_credit_code, make_resident_id
+from hub.core.national_ids import make_credit_code, make_resident_id
 
 CITY = "示例市"
 DEFAULT_SEED = 2026
 # The snapshot the registry describes: everyone is born and registered before this day.
 SNAPSHOT = date(2026, 1, 1)
 
-# These must match hub/demo.py (PEOPLE, person(i), COMPANIES, company(i)): the hub issues the demo
+# These must match hub/demo/data.py (PEOPLE, person(i), COMPANIES, company(i)): the hub issues the demo
 # e-licenses to exactly these citizens and enterprises, and the demo systems hold their records.
 DEMO_NAMES = ("林建华", "陈美玲", "王志强", "张晓燕", "刘德明", "黄丽娟", "赵国庆", "周婷婷", "吴俊杰", "郑雅琴",
               "孙海涛", "朱慧敏")
 DEMO_REGION = "350102"
 DEMO_COMPANY_NAMES = ("福州闽江数字科技有限公司", "示例市榕城建筑工程有限公司", "示例市海峡物流有限公司",
                       "示例市三坊七巷餐饮管理有限公司", "示例市鼓山茶业有限公司")
-# hub/demo.py issues marriage certificates to person(2i) with spouse person(2i + 1), i < 4.
+# hub/demo/data.py issues marriage certificates to person(2i) with spouse person(2i + 1), i < 4.
 DEMO_COUPLES = 4
 DEMO_MARRIAGE_OFFICE = "示例市鼓楼区民政局婚姻登记处"
 # Companies 0-2 hold the demo 农民工工资无拖欠证明 with `employees: 40 + i * 15`.
@@ -91,12 +91,12 @@ def households(*, seed: int = DEFAULT_SEED) -> Iterator[list[Person]]:
 
 
 def demo_person(index: int) -> Person:
-    """Return demo citizen `index` (0-11), as hub/demo.py person(index) defines them."""
+    """Return demo citizen `index` (0-11), as hub/demo/data.py person(index) defines them."""
     return _demo_people()[index]
 
 
 def demo_marriage_date(couple: int) -> date:
-    """Return the registration date of demo couple `couple` (as on hub/demo.py's marriage certificates)."""
+    """Return the registration date of demo couple `couple` (as on hub/demo/data.py's marriage certificates)."""
     return date(2021, couple + 1, 20)
 
 

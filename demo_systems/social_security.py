@@ -19,7 +19,7 @@ from demo_systems.population import DEFAULT_SEED, Company, Person, companies, de
 
 ACTIVE, SUSPENDED, ENDED = "参保缴费", "暂停缴费", "终止参保"
 # The day the wage-arrears check ran; the checked period is this year up to the end of the previous month,
-# as on hub/demo.py's 农民工工资无拖欠证明 licenses (2026-01-01 to 2026-10-31).
+# as on hub/demo/data.py's 农民工工资无拖欠证明 licenses (2026-01-01 to 2026-10-31).
 AS_OF = date(2026, 11, 20)
 # companies()[5], the first generated enterprise, owes wages; the hub's demo companies 0-2 must not.
 ARREARS_COMPANY = 5

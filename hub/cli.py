@@ -12,8 +12,8 @@ from rich.console import Console
 from hub.core.settings import Settings, write_secret_json
 from hub.audit.cli import app as audit_app
 from hub.batch.cli import app as batch_app
-from hub.keys_cli import app as keys_app
-from hub.registry.egress_cli import app as connectors_app
+from hub.trust.cli import app as keys_app
+from hub.catalogue.connectors_cli import app as connectors_app
 
 app = typer.Typer(help="政务数据共享与电子证照交换枢纽 — exchange hub operator commands", no_args_is_help=True)
 console = Console()
@@ -54,7 +54,7 @@ def init() -> None:
 @app.command()
 def demo() -> None:
     """Load demo departments and licenses (idempotent) and write var/demo/credentials.json."""
-    from hub.demo import load_demo
+    from hub.demo.data import load_demo
 
     settings = Settings()
     _check_license_types(settings)
@@ -72,7 +72,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="address to bind"),
     """Serve the hub with uvicorn."""
     import uvicorn
 
-    from hub.demo_run import port_in_use
+    from hub.demo.systems import port_in_use
 
     settings = Settings()
     _check_license_types(settings)
@@ -109,8 +109,8 @@ def import_source(ctx: typer.Context,
 
     from hub.core.errors import HubError
     from hub.core.operator import command_services
-    from hub.registry.imports import audit_import, import_into_source
-    from hub.registry.sources import get_source
+    from hub.catalogue.imports import audit_import, import_into_source
+    from hub.catalogue.sources import get_source
 
     wiring = command_services(ctx)
     factory = wiring.session_factory
@@ -138,7 +138,7 @@ def import_source(ctx: typer.Context,
 
 def _start_demo_systems(settings: Settings, *, hub_port: int):
     """Start the demo household registry and wait until it answers as itself; stop the command if it cannot."""
-    from hub.demo_run import DemoSystemError, household_system
+    from hub.demo.systems import DemoSystemError, household_system
 
     if settings.demo_household_port == hub_port:
         _fail(f"HUB_DEMO_HOUSEHOLD_PORT and the hub's port are both {hub_port}: give the demo household "

@@ -31,11 +31,11 @@ from hub.core.settings import Settings
 from hub.core.wiring import ServicesDep
 from hub.exchange.router import router as exchange_router
 from hub.licenses.router import router as licenses_router
-from hub.registry.catalogue_router import router as catalogue_router
-from hub.registry.egress_router import router as egress_router
-from hub.registry.health import health_loop
-from hub.registry.imports import MAX_IMPORT_BYTES
-from hub.registry.router import router as registry_router
+from hub.catalogue.router import router as catalogue_router
+from hub.egress.router import router as egress_router
+from hub.catalogue.health import health_loop
+from hub.catalogue.imports import MAX_IMPORT_BYTES
+from hub.departments.router import router as departments_router
 from hub.services import Services, build_services
 from hub.status.router import router as status_router
 from hub.trust.router import router as trust_router
@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     settings = wiring.settings
     uploads = {"/licenses/batch": MAX_UPLOAD_BYTES, "/sources/*/import": MAX_IMPORT_BYTES}
     app.add_middleware(RequestGuard, max_bytes=settings.max_body_bytes, uploads=uploads)
-    routers = (auth_router, registry_router, catalogue_router, egress_router, exchange_router, trust_router,
+    routers = (auth_router, departments_router, catalogue_router, egress_router, exchange_router, trust_router,
                batch_router, licenses_router, status_router, verify_router, audit_router)
     for router in routers:
         app.include_router(router)

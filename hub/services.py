@@ -30,17 +30,19 @@ from hub.core.db import make_engine, make_session_factory
 from hub.core.ratelimit import RateLimit
 from hub.core.sealed import Sealer
 from hub.core.settings import Settings
-from hub.core.storage import ObjectStore, S3Store, open_store
+from hub.core.storage import open_store
+from hub.core.storage.base import ObjectStore
+from hub.core.storage.s3 import S3Store
 from hub.exchange.receipts import ReceiptSigner
 from hub.exchange.service import ExchangeDesk
-from hub.licenses.artifacts import Artifacts
+from hub.licenses.printing.artifacts import Artifacts
 from hub.licenses.types import LicenseType, load_license_types
 from hub.migrations import upgrade
-from hub.registry.connections import Connections
-from hub.registry.egress import hub_guard
-from hub.registry.generation import ensure_generation_row
-from hub.registry.secrets import SESSION_KEY, ConnectorSecrets, seal_plain_rows
-from hub.registry.service import get_department
+from hub.catalogue.connections import Connections
+from hub.egress.rules import hub_guard
+from hub.catalogue.generation import ensure_generation_row
+from hub.catalogue.secrets import SESSION_KEY, ConnectorSecrets, seal_plain_rows
+from hub.departments.service import get_department
 from hub.status.service import StatusCache
 from hub.trust.cache import TrustCache
 from hub.trust.service import KeyRing, ensure_hub_keys, token_public_keys

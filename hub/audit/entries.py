@@ -19,7 +19,7 @@ from typing import Any
 
 
 from hub.audit.merkle import leaf_hash
-from hub.core.ids import mask_resident_id
+from hub.core.national_ids import mask_resident_id
 
 KIND = re.compile(r"^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$")
 MAX_DATA_BYTES = 16_384

@@ -20,7 +20,7 @@ from hub.audit.store import stored_proof
 from hub.audit.tables import AuditEntry
 from hub.auth.tokens import Principal
 from hub.core.errors import BadRequest, Conflict, NotFound
-from hub.core.ids import mask_resident_id
+from hub.core.national_ids import mask_resident_id
 
 ACCESS_KIND = "exchange.query"
 __all__ = ["AuditSink", "TransactionSink", "session_info", "session_pepper", "AuditEvent", "AuditRef",

@@ -12,7 +12,7 @@ from datetime import datetime
 import jwt
 
 from hub.core.errors import ValidationFailed
-from hub.core.ids import is_valid_resident_id
+from hub.core.national_ids import is_valid_resident_id
 
 DEMO_IDENTITY_CLIENT = "demo-identity"
 CITIZEN_SCOPE = "me"

@@ -36,8 +36,8 @@ from hub.batch.models import JobLinks, JobOut, RowError
 from hub.core.clock import Clock, system_clock
 from hub.core.errors import HubError, NotFound
 from hub.core.idempotency import IdempotencyConflict
-from hub.core.storage import ObjectNotFound, ObjectStore, StorageUnavailable
-from hub.licenses.bulk import BulkOutcome, issue_many
+from hub.core.storage.base import ObjectNotFound, ObjectStore, StorageUnavailable
+from hub.licenses.many import IssueOutcome, issue_many
 from hub.licenses.service import issue_license
 from hub.licenses.types import LicenseType
 from hub.trust.service import KeyRing
@@ -178,7 +178,7 @@ def _try_chunk(ctx: BatchContext, job_id: str, principal: Principal, rows: list[
     return True
 
 
-def _result(job_id: str, row: BatchRow, outcome: BulkOutcome | None) -> dict:
+def _result(job_id: str, row: BatchRow, outcome: IssueOutcome | None) -> dict:
     result = {"job_id": job_id, "line": row.line, "key": row.key, "status": "failed", "license_identifier": None,
               "code": None, "detail": None, "errors": None}
     if outcome is None:  # the row itself is broken

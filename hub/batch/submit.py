@@ -14,7 +14,7 @@ from hub.batch.parse import EmptyBatch, batch_format, count_rows
 from hub.batch.tables import BatchJob
 from hub.core.db import after_commit, new_id
 from hub.core.idempotency import IdempotencyConflict, remember, replayed
-from hub.core.storage import ObjectStore
+from hub.core.storage.base import ObjectStore
 
 log = logging.getLogger("hub.batch")
 INPUT_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson"}

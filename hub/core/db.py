@@ -16,6 +16,7 @@ from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, ev
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from hub.core.caches import CACHES, Caches
 from hub.core.wiring import services
 
 NAMING = {
@@ -80,8 +81,9 @@ COUNTERS = "counter_pool"  # key, in Session.info, of the factory's CounterPool 
 
 def make_session_factory(engine: Engine, *, info: dict | None = None) -> sessionmaker[Session]:
     """Sessions for the engine; `info` is copied into every session's `Session.info` (e.g. the audit pepper),
-    with the factory's own counter pool."""
-    return sessionmaker(engine, expire_on_commit=False, info={COUNTERS: CounterPool(engine)} | (info or {}))
+    with the factory's own counter pool and caches (hub.core.caches)."""
+    own = {COUNTERS: CounterPool(engine), CACHES: Caches()}
+    return sessionmaker(engine, expire_on_commit=False, info=own | (info or {}))
 
 
 def counts_at_once(session: Session) -> bool:

@@ -12,12 +12,15 @@ from hub.audit.service import AuditEvent, TransactionSink, subject_ref
 from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, NotFound, ValidationFailed
 from hub.core.idempotency import create_once
-from hub.core.ids import is_valid_resident_id, mask_resident_id
+from hub.core.national_ids import is_valid_resident_id, mask_resident_id
 from hub.exchange.models import ConsentCreate, ConsentOut
 from hub.exchange.tables import Consent
-from hub.registry.source_models import Owner, normalise_purpose
-from hub.registry.sources import get_source, require_department
-from hub.registry.tables import Department, Source
+from hub.catalogue.models import normalise_purpose
+from hub.departments.models import Owner
+from hub.catalogue.sources import get_source
+from hub.departments.service import require_department
+from hub.catalogue.tables import Source
+from hub.departments.tables import Department
 
 DECISIONS = {"approve": ("pending", "approved"), "reject": ("pending", "rejected"), "revoke": ("approved", "revoked")}
 

@@ -8,7 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hub.core.text import Line
-from hub.registry.source_models import Owner, Purpose
+from hub.catalogue.models import Purpose
+from hub.departments.models import Owner
 
 FIELD_NAME = r"^[a-z][a-z0-9_]{0,63}$"
 

@@ -30,15 +30,16 @@ from hub.audit.sink import GroupCommitSink
 from hub.audit.writer import AuditWriter
 from hub.auth.tokens import Principal
 from hub.core.errors import HubError, ValidationFailed
-from hub.core.ids import is_valid_resident_id, mask_identity
+from hub.core.national_ids import is_valid_resident_id, mask_identity
 from hub.exchange.consents import valid_consent
 from hub.exchange.models import AuditRefOut, ExchangeAnswer, ExchangeQuery
 from hub.exchange.receipts import ReceiptSigner, digest
-from hub.registry.connections import Connections
-from hub.registry.egress import SourcePendingReview
-from hub.registry.generation import read_generation
-from hub.registry.grants import SourceAccess, SourceNotShared, source_access
-from hub.registry.sources import DepartmentView, cached_department, department_view
+from hub.catalogue.connections import Connections
+from hub.catalogue.egress import SourcePendingReview
+from hub.catalogue.generation import read_generation
+from hub.catalogue.grants import SourceAccess, SourceNotShared, source_access
+from hub.core.caches import factory_caches
+from hub.departments.service import DepartmentView, cached_department, department_view
 from license_verifier.identifiers import is_valid_credit_code
 
 
@@ -79,6 +80,7 @@ class ExchangeDesk:
     def __init__(self, session_factory: sessionmaker[Session], *, connections: Connections,
                  receipts: ReceiptSigner, writer: AuditWriter, pepper: bytes) -> None:
         self._factory, self._connections, self._receipts = session_factory, connections, receipts
+        self._caches = factory_caches(session_factory)
         self._sink, self._pepper = GroupCommitSink(writer, pepper), pepper
         self._access: dict[tuple[str, str], tuple[int, SourceAccess]] = {}
         self.generation = -1  # the newest registry generation this worker has seen
@@ -117,7 +119,7 @@ class ExchangeDesk:
     def _cached_plan(self, source_id: str, query: ExchangeQuery, principal: Principal,
                      now: datetime) -> QueryPlan | None:
         """A plan from the cache, or None: misses, refusals and consent checks go to the database."""
-        requester = cached_department(principal)
+        requester = cached_department(self._caches, principal)
         cached = None if requester is None else self._access.get((source_id, requester.id))
         if cached is None or cached[0] != self.generation:
             return None

@@ -17,14 +17,14 @@ from starlette.concurrency import run_in_threadpool
 from hub.auth.tokens import Principal
 from hub.core.errors import Conflict, NotFound
 from hub.exchange.service import ExchangeDesk
-from hub.licenses.artifacts import Artifacts
+from hub.licenses.printing.artifacts import Artifacts
 from hub.licenses.models import LicenseIssue, ReissueRequest
 from hub.licenses.pipeline import Checked, local_date, validated_data, validity
 from hub.licenses.service import _stored_holder, create_version, get_license, record_event
 from hub.licenses.sourcing import IssuedFromSourceOnly, data_from_source
 from hub.licenses.tables import License, LicenseEvent
 from hub.licenses.types import LicenseType
-from hub.registry.service import get_department
+from hub.departments.service import get_department
 from hub.status.service import set_status
 from hub.trust.service import KeyRing
 

@@ -4,7 +4,7 @@
 builds a numbered license's row, its claims signed into the QR text; `insert_licenses` writes the rows and hands
 their artifacts to the commit; `record_events` writes their history and audit entries. POST /licenses, batches,
 issue-from-source and re-issue all go through these; they differ only in how serials and status list indexes
-are taken and how idempotency records are read (hub.licenses.service, hub.licenses.bulk).
+are taken and how idempotency records are read (hub.licenses.service, hub.licenses.many).
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from hub.audit.service import AuditEvent, TransactionSink
 from hub.core.dates import check_validity
 from hub.core.db import after_commit
 from hub.core.errors import Forbidden, ValidationFailed
-from hub.core.ids import is_valid_credit_code, is_valid_resident_id
-from hub.licenses.artifacts import Artifacts
+from hub.core.national_ids import is_valid_credit_code, is_valid_resident_id
+from hub.licenses.printing.artifacts import Artifacts
 from hub.licenses.models import Holder, LicenseIssue
 from hub.licenses.sourcing import require_source_path
 from hub.licenses.tables import License, LicenseEvent
-from hub.licenses.types import LicenseDataError, LicenseType, validate_license_data
+from hub.licenses.license_data import LicenseDataError, validate_license_data
+from hub.licenses.types import LicenseType
 from hub.trust.service import b64url
 from hub.trust.signer import KeySigner
 from license_verifier.verifier import CHINA_STANDARD_TIME

@@ -12,16 +12,16 @@ from hub.auth.tokens import Principal
 from hub.core.db import new_id
 from hub.core.errors import NotFound
 from hub.core.idempotency import body_hash, remember, replayed
-from hub.core.ids import mask_identity
-from hub.licenses.artifacts import Artifacts
+from hub.core.national_ids import mask_identity
+from hub.licenses.printing.artifacts import Artifacts
 from hub.licenses.models import Holder, IssuerOut, LicenseIssue, LicenseLinks, LicenseOut, StatusListEntryLink
 from hub.licenses.pipeline import Checked, check, facts, insert_licenses, license_values, record_events
 from hub.licenses.serials import next_serial
 from hub.licenses.tables import License
 from hub.licenses.types import LicenseType
 from hub.licenses.vc import license_credential, sign_vc_jwt
-from hub.registry.service import get_department
-from hub.registry.sources import department_by_id
+from hub.departments.service import get_department
+from hub.departments.service import department_by_id
 from hub.status.service import allocate_index
 from hub.trust.service import KeyRing
 from hub.trust.signer import KeySigner

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.core.caches import session_caches
 from hub.core.clock import Clock, system_clock
 from hub.core.db import at_once, counts_at_once
 from hub.core.errors import HubError, NotFound
@@ -45,23 +46,24 @@ def allocate_index(session: Session, *, department_id: str, issuer_code: str, li
             return _draw(session, department_id, list_no, [license_id])[license_id]
     (ref,) = allocate_indexes(session, department_id=department_id, issuer_code=issuer_code,
                               license_ids=[license_id], now=now)
-    _open_lists[department_id] = ref[0]
+    session_caches(session).named(OPEN_LISTS).put(department_id, ref[0])
     return ref
 
 
-_open_lists: dict[str, int] = {}  # department id -> its open list's number, as last seen by this process
+OPEN_LISTS = "open_status_lists"  # department id -> its open list's number, as last seen by this process
 
 
 def _count_in_at_once(session: Session, department_id: str, issuer_code: str) -> int | None:
     """Count one allocation in the list last seen open, if it is still open (below half full)."""
-    list_no = _open_lists.get(department_id)
+    open_lists = session_caches(session).named(OPEN_LISTS)
+    list_no = open_lists.get(department_id)
     if list_no is None:
         return None
     with at_once(session) as connection:
         allocated = connection.execute(_COUNT_IN, {"list_id": list_id(issuer_code, list_no, "revocation"),
                                                    "wanted": 1}).scalar()
     if allocated is None:  # full: the next pair opens in the session's transaction
-        _open_lists.pop(department_id, None)
+        open_lists.forget(department_id)
         return None
     return list_no
 

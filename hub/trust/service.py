@@ -127,6 +127,13 @@ def issuer_keys(session: Session, department_id: str) -> list[HubKey]:
                                                      department_id).order_by(HubKey.created_at)))
 
 
+def issuer_subject(session: Session, code: str) -> HubKey | None:
+    """A department's oldest issuer key, found by its credit code (every department has one from its creation):
+    its department_id, subject_code and subject_name say whose keys the operator's commands act on."""
+    return session.scalar(select(HubKey).where(HubKey.purpose == "issuer", HubKey.subject_code == code)
+                          .order_by(HubKey.created_at).limit(1))
+
+
 class KeyRing:
     """Decrypted signers cached by key id, so issuance does not re-run the key derivation.
 

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from hub.audit.runtime import AuditLog
 from hub.audit.service import AuditEvent
 from hub.core.clock import Clock
-from hub.core.ids import mask_identity
+from hub.core.national_ids import mask_identity
 from hub.licenses.tables import License
 from hub.status.service import StatusCache
 from hub.trust.cache import TrustCache

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import pytest
 from starlette.routing import Mount
 
-from hub.core.ids import make_credit_code
+from hub.core.national_ids import make_credit_code
 from tests.support.authz_world import CLIENTS, PRINCIPALS, PURPOSE, World, batch_file, build_world, bulk_source
 from tests.support.licenses import business_license_request
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from hub.auth.tables import OAuthClient
 from hub.exchange.tables import Consent
 from hub.licenses.tables import License, LicenseEvent
-from hub.registry.tables import Grant, Source
+from hub.catalogue.tables import Grant, Source
 from tests.conftest import bearer
 from tests.support.licenses import business_license_request, resident_id
 

@@ -21,7 +21,7 @@ from tests.conftest import BACKENDS, ROOT, make_settings
 from tests.support.licenses import business_license_request
 from tests.support.servers import ServerThread, free_port
 from hub.bootstrap import initialise
-from hub.demo import NO_ARREARS, company, person
+from hub.demo.data import NO_ARREARS, company, person
 from hub.main import create_app
 
 

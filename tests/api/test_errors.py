@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from hub.licenses.tables import License
 from hub.auth.tables import OAuthClient
-from hub.registry.tables import Department
+from hub.departments.tables import Department
 from hub.trust.tables import HubKey
 from tests.conftest import bearer
 from tests.support.licenses import business_license_request

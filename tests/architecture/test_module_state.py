@@ -24,7 +24,7 @@ ALLOWED = {
     "qrencode._layout": "the module layout of one QR version",
     "qrencode._planes": "the bit planes of one symbol size",
     "qrimage.qr_symbol": "the QR symbol of a text (64 kept): the PNG and the SVG of a license draw the same one",
-    "pdf._char_width": "the width of one glyph of a font",
+    "table._char_width": "the width of one glyph of a font",
     "pdf._setup": "reportlab's process-wide settings, made once",
     "fonts._register": "the CJK font of a path, registered with reportlab once",
     "server._nobodys_keys": "a public key whose private half was never kept, one per process",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from hub.audit.service import AuditEvent
-from hub.core.ids import make_resident_id, mask_resident_id
+from hub.core.national_ids import make_resident_id, mask_resident_id
 from tests.conftest import bearer, citizen_headers
 from tests.support.audit_log import ALICE, BOB, CIVIL, T0, query_event, record
 

@@ -40,7 +40,7 @@ def test_issuance_and_verification_are_in_the_log_about_the_holder(hub, departme
 
 def test_bulk_issuance_appends_one_entry_per_license(hub, departments):
     from hub.auth.tokens import Principal
-    from hub.licenses.bulk import issue_many
+    from hub.licenses.many import issue_many
     from hub.licenses.models import LicenseIssue
 
     police = departments["police"]

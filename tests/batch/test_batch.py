@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from hub.batch import cli as batch_cli
 from hub.batch.parse import read_batch
 from hub.batch.tables import BatchJob, BatchRow
-from hub.core.ids import make_credit_code
+from hub.core.national_ids import make_credit_code
 from hub.licenses.tables import License, SerialCounter
 from tests.conftest import BACKENDS, ROOT, bearer, start_hub
 from tests.support.licenses import BUSINESS

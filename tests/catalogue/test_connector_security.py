@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from hub.core.sealed import Sealer, SealError
 from hub.main import create_app
-from hub.registry.tables import Source
+from hub.catalogue.tables import Source
 from tests.conftest import bearer, reader_url, scratch_database
 from tests.support.exchange_helpers import HOUSEHOLD_KEY, citizens, household_source, register, start_household
 from tests.support.servers import ServerThread, free_port

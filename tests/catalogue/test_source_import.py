@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from connectors.store import shared_records
-from demo_systems.bulkfile import bad_row_lines, write_marriage_csv
+from demo_systems.marriage_file import bad_row_lines, write_marriage_csv
 from hub.cli import app as cli
 from tests.conftest import bearer
 

@@ -18,7 +18,7 @@ from connectors import FieldSpec, import_file
 from connectors.base import ImportTooLarge
 from connectors.limits import Limits
 from connectors.store import shared_records
-from demo_systems.bulkfile import write_marriage_csv
+from demo_systems.marriage_file import write_marriage_csv
 from hub.cli import app as cli
 from tests.conftest import bearer
 from tests.support.upload_bombs import A, CATALOGUE, build, inline, resident_ids, shared, sheet_xml, strings_xml, write_xlsx

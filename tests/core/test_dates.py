@@ -9,8 +9,9 @@ import pytest
 
 from hub.core.dates import add_years, check_validity, resolve_bound
 from hub.core.errors import ValidationFailed
-from hub.core.ids import make_resident_id
-from hub.licenses.types import LicenseDataError, load_license_types, validate_license_data
+from hub.core.national_ids import make_resident_id
+from hub.licenses.license_data import LicenseDataError, validate_license_data
+from hub.licenses.types import load_license_types
 from tests.conftest import bearer
 from tests.support.licenses import BUSINESS, MARRIAGE, business_license_request, no_crime_request
 

@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from hub.core.ids import (
+from hub.core.national_ids import (
     is_valid_resident_id,
     make_credit_code,
     make_resident_id,

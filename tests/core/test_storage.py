@@ -13,15 +13,10 @@ import httpx
 import pytest
 
 from hub.core.errors import HubError
-from hub.core.storage import (
-    FileStore,
-    InvalidObjectKey,
-    ObjectNotFound,
-    ObjectStore,
-    S3Store,
-    StorageUnavailable,
-    open_store,
-)
+from hub.core.storage import open_store
+from hub.core.storage.base import InvalidObjectKey, ObjectNotFound, ObjectStore, StorageUnavailable
+from hub.core.storage.files import FileStore
+from hub.core.storage.s3 import S3Store
 from tests.support.seaweed import S3Server, assert_loopback
 
 BINARY = bytes(range(256)) * 16 + b"\x00\r\n\x1a"

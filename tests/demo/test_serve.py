@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from demo_systems.household import SERVICE, create_app
-from hub.demo_run import DemoSystem, DemoSystemError
+from hub.demo.systems import DemoSystem, DemoSystemError
 from tests.conftest import ROOT
 from tests.support.servers import ServerThread, free_port
 

@@ -15,15 +15,15 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from demo_systems.bulkfile import COLUMNS, STATUSES, bad_row_lines, write_marriage_csv
+from demo_systems.marriage_file import COLUMNS, STATUSES, bad_row_lines, write_marriage_csv
 from demo_systems.household import DEFAULT_API_KEY, FIELDS, create_app
 from demo_systems.population import companies, people
 from demo_systems.social_security import ACTIVE, ENDED, SUSPENDED, build_database
-from hub.core.ids import is_valid_resident_id
+from hub.core.national_ids import is_valid_resident_id
 from hub.core.settings import Settings
-from hub.demo import MARRIAGE, company, demo_licenses, person
-from hub.demo_sources import _placed
-from hub.registry.sources import load_definitions
+from hub.demo.data import MARRIAGE, company, demo_licenses, person
+from hub.demo.sources import _placed
+from hub.catalogue.sources import load_definitions
 from license_verifier.identifiers import is_valid_credit_code
 from tests.conftest import DEMO_DEPARTMENTS, ROOT, scratch_database
 from tests.support.servers import ServerThread, free_port
@@ -294,8 +294,8 @@ def test_demo_couples_are_married_as_on_the_hub_demo_certificates(tmp_path):
         assert rows[request.data["spouse_id"]][5] == request.holder.name
 
 
-def test_bulkfile_cli_reports_its_bad_lines(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "demo_systems.bulkfile", str(tmp_path / "m.csv"), "--rows", "300",
+def test_marriage_file_cli_reports_its_bad_lines(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "demo_systems.marriage_file", str(tmp_path / "m.csv"), "--rows", "300",
                            "--bad-rows", "2"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert str(bad_row_lines(300, 2)) in done.stdout

@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from hub.audit.tables import AuditEntry
-from hub.registry.connections import Connections
-from hub.registry.health import check_sources
+from hub.catalogue.connections import Connections
+from hub.catalogue.health import check_sources
 from tests.conftest import BACKENDS, ROOT, bearer, citizen_headers
 from tests.support.exchange_helpers import approve, citizens, household_source, register, serve_hub, start_counting
 
@@ -235,7 +235,7 @@ def test_a_rule_revoked_elsewhere_withholds_the_answer_of_a_query_authorised_fro
         hub, departments, person, request):
     """Another worker (or `hub connectors revoke`) deletes the rule: this worker's cached authorisation still lets
     one query reach the system, but the audit write sees the registry changed and withholds the answer."""
-    from hub.registry.egress import revoke_rule
+    from hub.egress.rules import revoke_rule
 
     url, system = start_counting(request)
     police = departments["police"]

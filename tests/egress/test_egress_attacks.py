@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from connectors import EgressRefused, build, parse_target
 from demo_systems.population import companies
 from demo_systems.social_security import build_database
-from hub.registry.egress import PENDING_DETAIL
+from hub.catalogue.egress import PENDING_DETAIL
 from tests.conftest import BACKENDS, bearer, reader_url, scratch_database
 from tests.support.exchange_helpers import approve, household_source, serve_hub, start_counting
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import yaml
 
 from hub.audit.tables import AuditEntry
-from hub.demo_sources import DEMO_GRANTS
+from hub.demo.sources import DEMO_GRANTS
 from hub.exchange.receipts import digest, verify_receipt
 from hub.licenses.types import load_license_types
 from tests.conftest import ROOT, bearer, citizen_headers, root_der

@@ -85,7 +85,7 @@ def test_bad_from_source_requests_are_refused(hub, departments, employers, extra
 
 
 def test_an_unknown_holder_is_refused(hub, departments, employers):
-    from hub.core.ids import make_credit_code
+    from hub.core.national_ids import make_credit_code
 
     stranger = type(employers[0])(credit_code=make_credit_code(99_999_000, region="990100"), name="查无此企业有限公司",
                                   address="", employees=0)

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from hub.core.ids import make_credit_code
+from hub.core.national_ids import make_credit_code
+from hub.licenses.license_data import LicenseDataError, validate_license_data
 from hub.licenses.types import (
     DEFAULT_STRING_MAX_LENGTH,
-    LicenseDataError,
     LicenseType,
     LicenseTypeError,
     load_license_types,
-    validate_license_data,
 )
 from license_verifier.identifiers import is_valid_credit_code, is_valid_license_type_code
 

@@ -14,7 +14,7 @@ from PIL import Image
 from sqlalchemy import func, select, update
 
 from hub.auth.tokens import Principal
-from hub.licenses.bulk import BulkOutcome, issue_many
+from hub.licenses.many import IssueOutcome, issue_many
 from hub.licenses.models import Holder, LicenseIssue
 from hub.licenses.tables import License, LicenseEvent
 from hub.verification.models import VerifyOut
@@ -173,7 +173,7 @@ def _principal(department: dict) -> Principal:
                      scopes=frozenset({"licenses:issue"}))
 
 
-def _issue_many(hub, department: dict, items: list[tuple[dict, str | None]]) -> list[BulkOutcome]:
+def _issue_many(hub, department: dict, items: list[tuple[dict, str | None]]) -> list[IssueOutcome]:
     state = hub.app.state.services
     with state.session_factory.begin() as session:
         return issue_many(session, [(LicenseIssue.model_validate(body), key) for body, key in items],

@@ -8,7 +8,7 @@ import json
 from datetime import date, datetime, timezone
 
 from hub.audit.service import AuditEvent, TransactionSink
-from hub.core.ids import make_resident_id, mask_resident_id
+from hub.core.national_ids import make_resident_id, mask_resident_id
 
 ALICE = make_resident_id("110105", date(1990, 3, 7), 12, "F")
 BOB = make_resident_id("310104", date(1985, 11, 30), 3, "M")

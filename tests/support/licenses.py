@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import date
 
-from hub.core.ids import make_credit_code, make_resident_id
+from hub.core.national_ids import make_credit_code, make_resident_id
 
 BUSINESS = "11100000000013338W001"
 MARRIAGE = "11100000MB90000150001"

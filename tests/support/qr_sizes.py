@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from hub.demo import demo_licenses
+from hub.demo.data import demo_licenses
 from hub.licenses.models import Holder
-from hub.licenses.qrimage import qr_version
+from hub.licenses.printing.qrimage import qr_version
 from hub.licenses.pipeline import validated_data
 from hub.licenses.types import LicenseType, load_license_types
 from hub.trust.signing import encode_qr

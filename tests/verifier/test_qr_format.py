@@ -22,7 +22,7 @@ from pycose.keys import CoseKey
 from pycose.messages import Sign1Message
 from qrcode.util import MODE_ALPHA_NUM
 
-from hub.licenses import qrencode, qrimage
+from hub.licenses.printing import qrencode, qrimage
 from hub.trust.signer import KeySigner
 from hub.trust.signing import encode_qr
 from license_verifier.algorithms import COSE_ALGS, kid_for_certificate, verify_raw

@@ -19,10 +19,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from hub.core.ids import make_credit_code, make_resident_id
-from hub.licenses import fonts
-from hub.licenses.pdf import LEFT, RIGHT, NO_LINE_START, LicensePdf, _wrap, format_date_zh, render_license_pdf
-from hub.licenses.rendering import RenderJob, RenderPool
+from hub.core.national_ids import make_credit_code, make_resident_id
+from hub.licenses.printing import fonts
+from hub.licenses.printing.layout import LEFT, RIGHT
+from hub.licenses.printing.pdf import LicensePdf, format_date_zh, render_license_pdf
+from hub.licenses.printing.table import NO_LINE_START, _wrap
+from hub.licenses.printing.rendering import RenderJob, RenderPool
 from hub.licenses.types import load_license_types
 from hub.trust.certs import make_issuer, make_root
 from hub.trust.pades import PdfSigningError, sign_pdf, validate_pdf

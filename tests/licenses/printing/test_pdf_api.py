@@ -9,7 +9,7 @@ import zxingcpp
 from PIL import Image
 from sqlalchemy import select
 
-from hub.licenses.artifacts import object_key
+from hub.licenses.printing.artifacts import object_key
 from hub.trust.pades import validate_pdf
 from hub.trust.tables import HubKey
 from tests.conftest import bearer
