@@ -7,12 +7,12 @@ at a time orders what has committed, so the order is strict and the tree is appe
 from __future__ import annotations
 
 import hashlib
-import string
 from datetime import datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.audit.driver import executemany
 from hub.audit.heads import TreeHead, TreeHeadSigner, latest_head
 from hub.audit.merkle import EMPTY_ROOT
 from hub.audit.store import load_edge
@@ -70,9 +70,9 @@ def _sequence_batch(session: Session, *, signer: TreeHeadSigner, now: datetime,
         changes.append({"id": entry_id, "seq": frontier.size, "prev_hash": prev, "chain_hash": chain})
         nodes.extend(frontier.append(leaf))
         prev = chain
-    _executemany(session, _SET_PLACE, changes)
+    executemany(session, _SET_PLACE, changes)
     if nodes:
-        _executemany(session, _ADD_NODE, [{"level": lv, "index": ix, "hash": h} for lv, ix, h in nodes])
+        executemany(session, _ADD_NODE, [{"level": lv, "index": ix, "hash": h} for lv, ix, h in nodes])
     # Heads never go back in time, even if this machine's clock does.
     timestamp = max(_millis(now), current.timestamp if current is not None else 0)
     head = _store_head(session, signer.sign(frontier.size, frontier.root(), timestamp))
@@ -82,22 +82,6 @@ def _sequence_batch(session: Session, *, signer: TreeHeadSigner, now: datetime,
 _SET_PLACE = ("UPDATE audit_entries SET seq = {seq}, prev_hash = {prev_hash}, chain_hash = {chain_hash} "
               "WHERE id = {id}")
 _ADD_NODE = "INSERT INTO audit_nodes (level, \"index\", hash) VALUES ({level}, {index}, {hash})"
-
-
-def _executemany(session: Session, template: str, rows: list[dict]) -> None:
-    """Run one statement for many rows through the driver's executemany: the sequencer's bulk writes.
-
-    SQLAlchemy's per-row parameter processing cost more than the hashing; these columns are plain integers,
-    text and bytes, which both drivers take as they are.
-    """
-    connection = session.connection()
-    names = [name for _, name, _, _ in string.Formatter().parse(template) if name]  # in statement order
-    if connection.dialect.paramstyle == "qmark":  # sqlite3
-        statement = template.format(**{name: "?" for name in names})
-        connection.exec_driver_sql(statement, [tuple(row[n] for n in names) for row in rows])
-    else:  # psycopg: pyformat
-        statement = template.format(**{name: f"%({name})s" for name in names})
-        connection.exec_driver_sql(statement, rows)
 
 
 def _store_head(session: Session, head: TreeHead) -> TreeHead:

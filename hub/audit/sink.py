@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.audit.driver import insert_entries
 from hub.audit.entries import AuditEvent, AuditRef, entry_row, row_ref
 from hub.audit.tables import AuditEntry
 from hub.audit.writer import AuditWriter, Guard
@@ -132,5 +133,5 @@ class QueuedSink(AuditSink):
                 rows.append(self._rows.popleft())
             if rows:
                 with self._factory.begin() as session:
-                    session.execute(insert(AuditEntry.__table__), rows)
+                    insert_entries(session, rows)
             return len(rows)

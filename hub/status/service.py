@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -11,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import ARRAY, Integer, String, bindparam, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.core.caches import session_caches
@@ -23,8 +24,10 @@ from hub.trust.service import load_root
 from hub.trust.signing import sign_status_list
 from license_verifier.statuslist import LIST_SIZE, PURPOSES, StatusListView, credential, list_id, with_bit
 
+log = logging.getLogger("hub.status")
 FILL_LIMIT = LIST_SIZE // 2  # open a new list pair at half full: random free indexes stay cheap to find
 MAX_TRIES = 64
+REFRESH_AHEAD = 0.8  # share of the cache's ttl after which the hot path starts one reload in the background
 _random = random.SystemRandom()  # unpredictable indexes: the index must not tell when a license was issued
 
 
@@ -175,7 +178,9 @@ class StatusCache:
     """Every status list in memory (16 KiB each), reloaded when stale; signed lists cached per version.
 
     Each reload compares every list's version with the database, so after it every list held is current:
-    all of them carry the reload's time as `fetched_at` (what /verify reports as the copy's age).
+    all of them carry the reload's time as `fetched_at` (what /verify reports as the copy's age). Requests
+    that find the copy stale wait for one reload together; `held` lets the hot path start that reload a
+    little before the copy goes stale, in the background, while it answers from the copy it holds.
     """
 
     def __init__(self, session_factory: sessionmaker[Session], *, passphrase: bytes, base_url: str,
@@ -183,6 +188,7 @@ class StatusCache:
         self._factory, self._passphrase, self._base_url, self._ttl = session_factory, passphrase, base_url, ttl
         self._clock = clock
         self._lock = threading.Lock()
+        self._ahead = threading.Lock()  # held while a reload ahead of time runs
         self._lists: dict[str, StatusListView] = {}
         self._versions: dict[str, int] = {}
         self._signed: dict[tuple[str, int], str] = {}
@@ -198,11 +204,35 @@ class StatusCache:
     def lists(self) -> dict[str, StatusListView]:
         """Return the current lists by id, reloading the changed ones when stale (blocking)."""
         if not self.fresh:
-            self._reload()
+            with self._lock:
+                if not self.fresh:  # else another thread reloaded while this one waited
+                    self._reload()
         return self._lists
 
+    def held(self) -> dict[str, StatusListView] | None:
+        """Return the lists held if they are fresh, without blocking; None when stale (call `lists`).
+
+        Past REFRESH_AHEAD of the ttl, one reload starts in a thread; the copy stays fresh meanwhile.
+        """
+        age = time.monotonic() - self._loaded_at
+        if age >= self._ttl:
+            return None
+        if age >= self._ttl * REFRESH_AHEAD and self._ahead.acquire(blocking=False):
+            threading.Thread(target=self._reload_ahead, name="status-lists", daemon=True).start()
+        return self._lists
+
+    def _reload_ahead(self) -> None:
+        try:
+            with self._lock:
+                if time.monotonic() - self._loaded_at >= self._ttl * REFRESH_AHEAD:
+                    self._reload()
+        except SQLAlchemyError:
+            log.exception("status lists not reloaded ahead of time; requests reload them when stale")
+        finally:
+            self._ahead.release()
+
     def _reload(self) -> None:
-        with self._lock, self._factory() as session:
+        with self._factory() as session:
             fetched_at = self._clock()
             versions = dict(session.execute(select(StatusList.id, StatusList.version)).all())
             changed = [i for i, v in versions.items() if self._versions.get(i) != v]
@@ -215,8 +245,8 @@ class StatusCache:
         """Return the list's vc+jwt and its version; NotFound for an unknown id."""
         view = self.lists().get(identifier)
         if view is None:
-            self._reload()
-            view = self._lists.get(identifier)
+            self.invalidate()
+            view = self.lists().get(identifier)
         if view is None:
             raise NotFound("No such status list.")
         version = self._versions[identifier]

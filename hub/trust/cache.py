@@ -1,4 +1,8 @@
-"""Keep the verifier's trust list and the signed trust list in memory, refreshed from the database."""
+"""Keep the verifier's trust list and the signed trust list in memory, refreshed from the database.
+
+The cache also owns the one `Verifier` of its trust list (which keeps each issuer key prepared): it is replaced
+with the trust list, so what it holds is bounded by one trust list and never outlives a change.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from hub.core.clock import Clock
 from hub.trust.anchor import TrustAnchor, trust_anchor
 from hub.trust.service import jwks, load_trust, signed_trust_list
 from license_verifier.trustlist import TrustList
+from license_verifier.verifier import Verifier
 
 
 class TrustCache:
@@ -23,6 +28,7 @@ class TrustCache:
         self._lock = threading.Lock()
         self._loaded_at = float("-inf")
         self._trust: TrustList | None = None
+        self._verifier: Verifier | None = None
         self._signed: str | None = None
         self._jwks: dict | None = None
         self._anchor: TrustAnchor | None = None
@@ -35,10 +41,20 @@ class TrustCache:
         self._loaded_at = float("-inf")
 
     def refresh(self) -> None:
-        """Reload everything from the database (blocking: call from a worker thread)."""
-        with self._lock, self._factory() as session:
+        """Reload everything from the database (blocking: call from a worker thread).
+
+        Requests that found the cache stale together wait for one reload: whoever gets the lock after it
+        finds the cache fresh and returns.
+        """
+        with self._lock:
+            if not self.fresh:
+                self._reload()
+
+    def _reload(self) -> None:
+        with self._factory() as session:
             types, now = self._types.values(), self._clock()
-            self._trust = load_trust(session, types, now=now)
+            trust = load_trust(session, types, now=now)
+            self._trust, self._verifier = trust, Verifier(trust)
             self._signed = signed_trust_list(session, types, passphrase=self._passphrase, now=now)
             self._jwks = jwks(session)
             self._anchor = trust_anchor(session)
@@ -51,6 +67,11 @@ class TrustCache:
     def trust(self) -> TrustList:
         self._ensure()
         return self._trust
+
+    def verifier(self) -> Verifier:
+        """The verifier of the current trust list."""
+        self._ensure()
+        return self._verifier
 
     def signed(self) -> str:
         """The trust list as a compact JWS."""

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from hub.auth.hot_routes import Call, HotRoute
-from hub.core.addresses import client_address
 from hub.core.wiring import services
 from hub.verification.models import VerifyOut, VerifyRequest
 
@@ -19,7 +18,8 @@ router = APIRouter(tags=["verify"])
 
 
 def _rate_limit(request: Request) -> None:
-    limit, address = services(request).verify_limit, client_address(request)
+    hub = services(request)
+    limit, address = hub.verify_limit, hub.client_addresses.of(request.scope)
     if not limit.hit("verify", address):
         raise limit.refusal("Too many verification requests from this address.", "verify", address)
 

@@ -1,7 +1,7 @@
 """The hub's online verification: the offline check, plus status lists and the hub's own records.
 
-The trust list and the status lists are read from memory while fresh; a reload, and the look-up of a license
-the hub issued, take a thread of the pool (they read the database).
+The trust list (with its verifier, built once per trust list) and the status lists are read from memory while
+fresh; a reload, and the look-up of a license the hub issued, take a thread of the pool (they read the database).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from hub.licenses.tables import License
 from hub.status.service import StatusCache
 from hub.trust.cache import TrustCache
 from license_verifier.verdict import Result, Status
-from license_verifier.verifier import verify
 
 
 class Verification:
@@ -34,12 +33,14 @@ class Verification:
 
     async def check(self, qr_text: str) -> dict:
         """The counter's answer (the VerifyOut shape) for a QR text; the verification is audited."""
-        trust = self._trust.trust() if self._trust.fresh else await run_in_threadpool(self._trust.trust)
-        lists = self._status.lists() if self._status.fresh else await run_in_threadpool(self._status.lists)
+        verifier = self._trust.verifier() if self._trust.fresh else await run_in_threadpool(self._trust.verifier)
+        lists = self._status.held()
+        if lists is None:
+            lists = await run_in_threadpool(self._status.lists)
         now = self._clock()
-        result = verify(qr_text, trust, now, lists, offline_compromise_rule=False)
+        result = verifier.verify(qr_text, now, lists, offline_compromise_rule=False)
         superseding = None
-        issuer = _signing_issuer(trust, result)
+        issuer = _signing_issuer(verifier.trust, result)
         if issuer is not None and (issuer.compromised_since is not None or result.status is Status.REVOKED):
             record = await run_in_threadpool(_record, self._factory, result.license["id"])
             if issuer.compromised_since is not None and not _issued_before(record, result, issuer.compromised_since):
