@@ -76,17 +76,22 @@ def is_valid_credit_code(code: str) -> bool:
 # --- ISO 7064 MOD 37,36 and the e-license identifier (GB/T 36904-2018) ----------------------------
 
 
+def _mod37_36_product(text: str, product: int = 36) -> int:
+    """Return the ISO 7064 MOD 37,36 running product after text, starting from product."""
+    values = _MOD37_36_VALUES
+    for char in text:
+        value = values.get(char)
+        if value is None:
+            raise ValueError(f"character {char!r} is not in the alphabet 0-9A-Z")
+        product = ((product + value) % 36 or 36) * 2 % 37
+    return product
+
+
 def mod37_36_check(text: str) -> str:
     """Return the ISO 7064 MOD 37,36 (hybrid) check character for `text` over 0-9A-Z."""
     if not text:
         raise ValueError("cannot compute a check character over an empty string")
-    product = 36
-    for char in text:
-        value = _MOD37_36_VALUES.get(char)
-        if value is None:
-            raise ValueError(f"character {char!r} is not in the alphabet 0-9A-Z")
-        product = ((product + value) % 36 or 36) * 2 % 37
-    return MOD37_36_ALPHABET[(37 - product) % 36]
+    return MOD37_36_ALPHABET[(37 - _mod37_36_product(text)) % 36]
 
 
 def is_valid_license_type_code(code: str) -> bool:
@@ -121,10 +126,23 @@ class LicenseIdentifier:
         )
 
 
+class IdentifierPrefix:
+    """The identifiers of one license type and issuer, their check over both codes computed once."""
+
+    def __init__(self, type_code: str, issuer_code: str) -> None:
+        self._text = f"{LICENSE_ID_PREFIX}.{type_code}.{issuer_code}."
+        self._product = _mod37_36_product(type_code + issuer_code)
+
+    def identifier(self, serial: str, version: int) -> str:
+        """Return the identifier of serial and version with its check character, without judging them."""
+        version_text = f"{version:03d}"
+        product = _mod37_36_product(serial + version_text, self._product)
+        return f"{self._text}{serial}.{version_text}.{MOD37_36_ALPHABET[(37 - product) % 36]}"
+
+
 def format_license_identifier(type_code: str, issuer_code: str, serial: str, version: int) -> str:
     """Return the identifier of these parts with its check character, without judging the parts."""
-    parts = f"{type_code}.{issuer_code}.{serial}.{version:03d}"
-    return f"{LICENSE_ID_PREFIX}.{parts}.{mod37_36_check(parts.replace('.', ''))}"
+    return IdentifierPrefix(type_code, issuer_code).identifier(serial, version)
 
 
 def _check_identifier_parts(type_code: str, issuer_code: str, serial: str, version: int) -> None:
