@@ -188,8 +188,10 @@ def _named_fields(values: Sequence[Any], defs: Sequence[QRFieldDef]) -> dict[str
     # Values beyond the declared fields (an older trust list) keep their position as a name;
     # declared fields beyond the values (an older QR) have no value.
     named = {d.name: _json_value(typed_field_value(v, d.type)) for d, v in zip(defs, values)}
-    named.update((d.name, None) for d in defs[len(values):])
-    named.update((f"f{i}", v) for i, v in enumerate(values) if i >= len(defs))
+    if len(defs) > len(values):
+        named.update((d.name, None) for d in defs[len(values):])
+    elif len(values) > len(defs):
+        named.update((f"f{i}", v) for i, v in enumerate(values[len(defs):], start=len(defs)))
     return named
 
 
