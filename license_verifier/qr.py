@@ -18,6 +18,7 @@ from license_verifier.algorithms import COSE_ALGS
 from license_verifier.base45 import b45decode
 from license_verifier.cbor import read_cbor
 from license_verifier.errors import QRFormatError
+from license_verifier.frozen import build
 from license_verifier.identifiers import format_license_identifier
 
 PREFIX = "HUB1:"
@@ -115,11 +116,9 @@ class LicenseClaims:
     def _decoded(cls, **values: Any) -> LicenseClaims:
         """Return claims of every field, fields a tuple, checked as __init__ checks them.
 
-        Filling the instance's dict at once gives the object the generated __init__ gives (which sets each
-        field through object.__setattr__) at a fraction of the cost; decoding a QR builds one per call.
+        Built without the generated __init__ (``license_verifier.frozen``): decoding a QR builds one per call.
         """
-        claims = object.__new__(cls)
-        claims.__dict__.update(values)
+        claims = build(cls, **values)
         if (problem := _claims_problem(claims)) is not None:
             raise ValueError(problem)
         return claims
@@ -128,9 +127,7 @@ class LicenseClaims:
         """Return these claims with the issuer its signing key names; only the new code is checked."""
         if not _is_code(issuer_code, 18):
             raise ValueError("issuer_code must be 18 characters 0-9A-Z")
-        claims = object.__new__(LicenseClaims)
-        claims.__dict__.update(self.__dict__, issuer_code=issuer_code)
-        return claims
+        return build(LicenseClaims, self.__dict__, issuer_code=issuer_code)
 
     @property
     def identifier(self) -> str:
@@ -283,4 +280,5 @@ def decode_qr(text: str, read: Callable[[bytes], Any] = read_cbor,
     known = headers.get(protected) if headers else None
     cose_alg, kid = known or _protected_header(protected)
     alg = _COSE_NAMES.get(cose_alg) if type(cose_alg) is int else None
-    return DecodedQR(alg, cose_alg, kid, protected, payload, signature, _claims(payload, read))
+    return build(DecodedQR, alg=alg, cose_alg=cose_alg, kid=kid, protected=protected, payload=payload,
+                 signature=signature, claims=_claims(payload, read))
