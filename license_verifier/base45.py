@@ -2,7 +2,7 @@
 
 Only the 45 characters of RFC 9285 §4 are accepted (no lower case, no surrounding white space); a
 length of 1 mod 3 and a group above its range (§4.2: 65535 for three characters, 255 for the last
-two) are errors. tests/test_base45.py checks it against the ``base45`` package on random input.
+two) are errors. tests/verifier/test_base45.py checks it against the ``base45`` package on random input.
 """
 
 from __future__ import annotations

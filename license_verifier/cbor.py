@@ -106,3 +106,8 @@ def _simple(info: int, arg: int) -> Any:
     if not math.isfinite(value):
         raise QRFormatError("bad_cbor", "only false, true, null and finite floats are accepted")
     return value
+
+
+def read_cbor(data: bytes, tag: int | None = None) -> Any:
+    """Return the one item data holds (see CBORReader); raise QRFormatError when the profile refuses it."""
+    return CBORReader(data, tag=tag).read()

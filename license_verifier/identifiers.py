@@ -4,7 +4,7 @@ GB/T 36904-2018 e-license identifiers ``1.2.156.3005.2.{type}.{issuer}.{serial}.
 with their ISO 7064 MOD 37,36 check character, and GB 32100-2015 unified social credit codes (the
 issuer code, and the first 18 characters of a license type code). Pure functions: the hub builds
 identifiers with them and a verifier checks them with them. Reference values, each checked by an
-implementation independent of this one, are in tests/test_ids.py.
+implementation independent of this one, are in tests/core/test_ids.py.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 # ISO 7064 MOD 37,36 works over digits and upper-case Latin letters.
 MOD37_36_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _MOD37_36_VALUES = {char: value for value, char in enumerate(MOD37_36_ALPHABET)}
+_NOT_IN_ALPHABET = 0xFF
+_MOD37_36_BYTES = bytes(_MOD37_36_VALUES.get(chr(byte), _NOT_IN_ALPHABET) for byte in range(256))
+# The MOD 37,36 hybrid step: the product after each value, for every product 0..36 and value 0..35.
+_MOD37_36_STEP = tuple(tuple(((p + v) % 36 or 36) * 2 % 37 for v in range(36)) for p in range(37))
 
 # GB/T 36904-2018: the e-license identifier's fixed object-identifier prefix.
 LICENSE_ID_PREFIX = "1.2.156.3005.2"
@@ -76,17 +80,23 @@ def is_valid_credit_code(code: str) -> bool:
 # --- ISO 7064 MOD 37,36 and the e-license identifier (GB/T 36904-2018) ----------------------------
 
 
+def _mod37_36_product(text: str, product: int = 36) -> int:
+    """Return the ISO 7064 MOD 37,36 running product after text, starting from product."""
+    values = text.encode("ascii", "replace").translate(_MOD37_36_BYTES)  # "?" stands for any non-ASCII
+    if _NOT_IN_ALPHABET in values:
+        char = next(char for char in text if char not in _MOD37_36_VALUES)
+        raise ValueError(f"character {char!r} is not in the alphabet 0-9A-Z")
+    step = _MOD37_36_STEP
+    for value in values:
+        product = step[product][value]
+    return product
+
+
 def mod37_36_check(text: str) -> str:
     """Return the ISO 7064 MOD 37,36 (hybrid) check character for `text` over 0-9A-Z."""
     if not text:
         raise ValueError("cannot compute a check character over an empty string")
-    product = 36
-    for char in text:
-        value = _MOD37_36_VALUES.get(char)
-        if value is None:
-            raise ValueError(f"character {char!r} is not in the alphabet 0-9A-Z")
-        product = ((product + value) % 36 or 36) * 2 % 37
-    return MOD37_36_ALPHABET[(37 - product) % 36]
+    return MOD37_36_ALPHABET[(37 - _mod37_36_product(text)) % 36]
 
 
 def is_valid_license_type_code(code: str) -> bool:
@@ -121,10 +131,23 @@ class LicenseIdentifier:
         )
 
 
+class IdentifierPrefix:
+    """The identifiers of one license type and issuer, their check over both codes computed once."""
+
+    def __init__(self, type_code: str, issuer_code: str) -> None:
+        self._text = f"{LICENSE_ID_PREFIX}.{type_code}.{issuer_code}."
+        self._product = _mod37_36_product(type_code + issuer_code)
+
+    def identifier(self, serial: str, version: int) -> str:
+        """Return the identifier of serial and version with its check character, without judging them."""
+        version_text = f"{version:03d}"
+        product = _mod37_36_product(serial + version_text, self._product)
+        return f"{self._text}{serial}.{version_text}.{MOD37_36_ALPHABET[(37 - product) % 36]}"
+
+
 def format_license_identifier(type_code: str, issuer_code: str, serial: str, version: int) -> str:
     """Return the identifier of these parts with its check character, without judging the parts."""
-    parts = f"{type_code}.{issuer_code}.{serial}.{version:03d}"
-    return f"{LICENSE_ID_PREFIX}.{parts}.{mod37_36_check(parts.replace('.', ''))}"
+    return IdentifierPrefix(type_code, issuer_code).identifier(serial, version)
 
 
 def _check_identifier_parts(type_code: str, issuer_code: str, serial: str, version: int) -> None:

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import cbor2
 
 from license_verifier.algorithms import COSE_ALGS
 from license_verifier.base45 import b45decode
-from license_verifier.cbor import CBORReader
+from license_verifier.cbor import read_cbor
 from license_verifier.errors import QRFormatError
+from license_verifier.frozen import build
 from license_verifier.identifiers import format_license_identifier
 
 PREFIX = "HUB1:"
@@ -27,10 +29,13 @@ _CODES = {length: re.compile(f"[0-9A-Z]{{{length}}}") for length in (18, 21)}  #
 COSE_SIGN1_TAG = 18  # RFC 9052 §2
 HEADER_ALG, HEADER_KID = 1, 4  # RFC 9052 §3.1
 _EPOCH = date(1970, 1, 1)  # RFC 8943 §2: day 0
-_MAX_DAY = (date.max - _EPOCH).days
+_EPOCH_ORDINAL = _EPOCH.toordinal()
+_MAX_DAY = date.max.toordinal() - _EPOCH_ORDINAL
 _MAX_UINT = 2**64 - 1
+_MAX_U32 = 2**32 - 1
 _SIG_STRUCTURE_START = cbor2.dumps(["Signature1", b"", b"", b""])[:12]  # array(4), "Signature1"
 _COSE_NAMES = {cose_id: name for name, cose_id in COSE_ALGS.items()}
+_BSTR_ARGUMENT_BYTES = {0x58: 1, 0x59: 2, 0x5A: 4, 0x5B: 8}  # RFC 8949 §3: additional information 24-27
 
 
 def _is_code(value: Any, length: int) -> bool:
@@ -53,24 +58,33 @@ def _is_field_value(value: Any) -> bool:
 
 
 def _is_status_ref(value: Any) -> bool:
-    return isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_uint(v, 2**32 - 1) for v in value)
+    return isinstance(value, (tuple, list)) and len(value) == 2 and _is_uint(value[0], _MAX_U32) and _is_uint(
+        value[1], _MAX_U32)
 
 
 def _claims_problem(c: LicenseClaims) -> str | None:
+    """Return the first rule of docs/qr-format.md section 4 that c breaks, or None."""
     if _is_day(c.valid_until) and _is_day(c.valid_from) and c.valid_until < c.valid_from:
         return "valid_until is before valid_from"
-    checks = [
-        (_is_code(c.type_code, 21), "type_code must be 21 characters 0-9A-Z"),
-        (c.issuer_code is None or _is_code(c.issuer_code, 18), "issuer_code must be 18 characters 0-9A-Z"),
-        (_is_uint(c.serial, _MAX_UINT), "serial must be an unsigned integer"),
-        (_is_uint(c.version, 999), "version must be an integer 0..999"),
-        (_is_day(c.valid_from), "valid_from must be a date from 1970-01-01"),
-        (c.valid_until is None or _is_day(c.valid_until), "valid_until must be a date or None"),
-        (all(isinstance(v, str) and v for v in (c.holder_id, c.holder_name)), "holder id/name missing"),
-        (all(_is_field_value(v) for v in c.fields), "fields hold str/date/int/float/bool/None"),
-        (c.status_ref is None or _is_status_ref(c.status_ref), "status_ref is (list number, index)"),
-    ]
-    return next((message for ok, message in checks if not ok), None)
+    if not _is_code(c.type_code, 21):
+        return "type_code must be 21 characters 0-9A-Z"
+    if not (c.issuer_code is None or _is_code(c.issuer_code, 18)):
+        return "issuer_code must be 18 characters 0-9A-Z"
+    if not _is_uint(c.serial, _MAX_UINT):
+        return "serial must be an unsigned integer"
+    if not _is_uint(c.version, 999):
+        return "version must be an integer 0..999"
+    if not _is_day(c.valid_from):
+        return "valid_from must be a date from 1970-01-01"
+    if not (c.valid_until is None or _is_day(c.valid_until)):
+        return "valid_until must be a date or None"
+    if not (isinstance(c.holder_id, str) and c.holder_id and isinstance(c.holder_name, str) and c.holder_name):
+        return "holder id/name missing"
+    if not all(map(_is_field_value, c.fields)):
+        return "fields hold str/date/int/float/bool/None"
+    if not (c.status_ref is None or _is_status_ref(c.status_ref)):
+        return "status_ref is (list number, index)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -98,13 +112,22 @@ class LicenseClaims:
         if (problem := _claims_problem(self)) is not None:
             raise ValueError(problem)
 
+    @classmethod
+    def _decoded(cls, **values: Any) -> LicenseClaims:
+        """Return claims of every field, fields a tuple, checked as __init__ checks them.
+
+        Built without the generated __init__ (``license_verifier.frozen``): decoding a QR builds one per call.
+        """
+        claims = build(cls, **values)
+        if (problem := _claims_problem(claims)) is not None:
+            raise ValueError(problem)
+        return claims
+
     def with_issuer(self, issuer_code: str) -> LicenseClaims:
         """Return these claims with the issuer its signing key names; only the new code is checked."""
         if not _is_code(issuer_code, 18):
             raise ValueError("issuer_code must be 18 characters 0-9A-Z")
-        claims = object.__new__(LicenseClaims)
-        claims.__dict__.update(self.__dict__, issuer_code=issuer_code)
-        return claims
+        return build(LicenseClaims, self.__dict__, issuer_code=issuer_code)
 
     @property
     def identifier(self) -> str:
@@ -150,7 +173,7 @@ def date_from_day_number(number: Any) -> date:
     """Return the date of an RFC 8943 day number; raise QRFormatError when out of range."""
     if not _is_uint(number, _MAX_DAY):
         raise QRFormatError("bad_date", f"not a day number: {number!r}")
-    return _EPOCH + timedelta(days=number)
+    return date.fromordinal(_EPOCH_ORDINAL + number)
 
 
 def _unwrap_text(text: Any) -> bytes:
@@ -166,8 +189,39 @@ def _unwrap_text(text: Any) -> bytes:
         raise QRFormatError("bad_base45", "not base45 (RFC 9285)") from None
 
 
+def _bstr_at(data: bytes, pos: int) -> tuple[bytes, int]:
+    """Return the byte string whose head is at pos and the position after it; raise LookupError otherwise."""
+    head = data[pos]
+    if 0x40 <= head < 0x58:
+        pos, length = pos + 1, head - 0x40
+    else:
+        size = _BSTR_ARGUMENT_BYTES[head]
+        pos, length = pos + 1 + size, int.from_bytes(data[pos + 1:pos + 1 + size], "big")
+    end = pos + length
+    if end > len(data):
+        raise IndexError("truncated byte string")
+    return data[pos:end], end
+
+
+def _cose_layout(data: bytes) -> list | None:
+    """Return the parts of ``18([bstr, {}, bstr, bstr])``, the layout the hub writes, or None for any other."""
+    if data[:2] != b"\xd2\x84":
+        return None
+    try:
+        protected, pos = _bstr_at(data, 2)
+        if data[pos] != 0xA0:
+            return None
+        payload, pos = _bstr_at(data, pos + 1)
+        signature, pos = _bstr_at(data, pos)
+    except LookupError:
+        return None
+    return [protected, {}, payload, signature] if pos == len(data) else None
+
+
 def _cose_sign1(data: bytes) -> list:
-    item = CBORReader(data, tag=COSE_SIGN1_TAG).read()
+    if (parts := _cose_layout(data)) is not None:  # what the strict reader returns for this layout
+        return parts
+    item = read_cbor(data, COSE_SIGN1_TAG)
     if not isinstance(item, cbor2.CBORTag):
         raise QRFormatError("bad_cose", "not a tagged COSE_Sign1 (tag 18)")
     parts = item.value
@@ -176,9 +230,14 @@ def _cose_sign1(data: bytes) -> list:
     return parts
 
 
+def protected_header(cose_alg: int, kid: bytes) -> bytes:
+    """Return the protected header the hub writes: ``{1: alg, 4: kid}`` in deterministic CBOR (RFC 8949 §4.2.1)."""
+    return cbor2.dumps({HEADER_ALG: cose_alg, HEADER_KID: bytes(kid)}, canonical=True)
+
+
 def _protected_header(protected: bytes) -> tuple[int | str | None, bytes]:
     # RFC 9052 §3: the protected bucket is a bstr wrapping a map; zero length means an empty map.
-    header = CBORReader(protected).read() if protected else {}
+    header = read_cbor(protected) if protected else {}
     if not isinstance(header, dict):
         raise QRFormatError("bad_header", "protected header is not a map")
     cose_alg = header.get(HEADER_ALG)
@@ -190,8 +249,8 @@ def _protected_header(protected: bytes) -> tuple[int | str | None, bytes]:
     return cose_alg, kid
 
 
-def _claims(payload: bytes) -> LicenseClaims:
-    items = CBORReader(payload).read()
+def _claims(payload: bytes, read: Callable[[bytes], Any]) -> LicenseClaims:
+    items = read(payload)
     if not isinstance(items, list) or len(items) < PAYLOAD_ELEMENTS:
         raise QRFormatError("bad_payload", f"payload must be an array of {PAYLOAD_ELEMENTS}+ items")
     type_code, serial, version, start, end, holder_id, holder_name, fields = items[:PAYLOAD_ELEMENTS]
@@ -202,15 +261,24 @@ def _claims(payload: bytes) -> LicenseClaims:
     if status_ref is not None and not _is_status_ref(status_ref):
         raise QRFormatError("bad_payload", "element 8 must be [status list number, index]")
     try:
-        return LicenseClaims(type_code, None, serial, version, date_from_day_number(start), until,
-                             holder_id, holder_name, tuple(fields), tuple(status_ref) if status_ref else None)
+        return LicenseClaims._decoded(
+            type_code=type_code, issuer_code=None, serial=serial, version=version, valid_from=date_from_day_number(start),
+            valid_until=until, holder_id=holder_id, holder_name=holder_name, fields=tuple(fields),
+            status_ref=tuple(status_ref) if status_ref else None)
     except ValueError as error:
         raise QRFormatError("bad_payload", str(error)) from None
 
 
-def decode_qr(text: str) -> DecodedQR:
-    """Parse QR text without checking its signature; raise QRFormatError if it is malformed."""
+def decode_qr(text: str, read: Callable[[bytes], Any] = read_cbor,
+              headers: Mapping[bytes, tuple[int, bytes]] | None = None) -> DecodedQR:
+    """Parse QR text without checking its signature; raise QRFormatError if it is malformed.
+
+    read decodes the payload as ``read_cbor`` does; headers maps protected headers known to be well formed
+    (``protected_header(alg, kid)``) to their (alg, kid), which then need no decoding.
+    """
     protected, _unprotected, payload, signature = _cose_sign1(_unwrap_text(text))
-    cose_alg, kid = _protected_header(protected)
+    known = headers.get(protected) if headers else None
+    cose_alg, kid = known or _protected_header(protected)
     alg = _COSE_NAMES.get(cose_alg) if type(cose_alg) is int else None
-    return DecodedQR(alg, cose_alg, kid, protected, payload, signature, _claims(payload))
+    return build(DecodedQR, alg=alg, cose_alg=cose_alg, kid=kid, protected=protected, payload=payload,
+                 signature=signature, claims=_claims(payload, read))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import StrEnum
 
+from license_verifier.frozen import build
 from license_verifier.messages import messages_for
 
 
@@ -62,4 +63,5 @@ class Result:
            reason: str | None = None, status_list: StatusListFreshness | None = None) -> Result:
         """Build a result with the status's standard messages."""
         message, message_en = messages_for(status.value, reason)
-        return cls(status, license, issuer, message, message_en, reason, status_list)
+        return build(cls, status=status, license=license, issuer=issuer, message=message, message_en=message_en,
+                     reason=reason, status_list=status_list)

@@ -7,17 +7,20 @@ docs/qr-format.md ("Verification"); the hub's online check adds revoked and susp
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from license_verifier.algorithms import signature_check
+from license_verifier.algorithms import COSE_ALGS, signature_check
+from license_verifier.cbor_fast import CanonicalCBOR
+from license_verifier.identifiers import IdentifierPrefix
 from license_verifier.qr import (
     DecodedQR,
     LicenseClaims,
     QRFormatError,
     date_from_day_number,
     decode_qr,
+    protected_header,
     sig_structure,
 )
 from license_verifier.statuslist import StatusListView, list_id
@@ -31,15 +34,19 @@ _FIELD_PYTHON_TYPES = {"string": (str,), "integer": (int,), "number": (int, floa
 
 
 class Verifier:
-    """Checks QR texts against one trust list, keeping each issuer key's prepared check between calls.
+    """Checks QR texts against one trust list, keeping what it prepares per issuer key between calls.
 
-    What it keeps is bounded by the trust list (one entry per issuer key, made on first use) and goes
-    with this object: a new trust list gets a new Verifier.
+    What it keeps is bounded by the trust list and goes with this object (a new trust list gets a new
+    Verifier): per issuer key, made on first use, the key matched to its algorithm, its description and
+    the identifier prefix of each license type it may issue; the protected headers the hub writes for
+    the trusted keys, which then need no decoding; and one CBOR encoder per thread (``CanonicalCBOR``).
     """
 
     def __init__(self, trust: TrustList) -> None:
         self.trust = trust
         self._keys: dict[bytes, _IssuerKey] = {}
+        self._headers: dict[bytes, tuple[int, bytes]] | None = None
+        self._cbor = CanonicalCBOR()
 
     def verify(self, qr_text: str, now: datetime, status_lists: Mapping[str, StatusListView] | None = None, *,
                offline_compromise_rule: bool = True) -> Result:
@@ -52,7 +59,7 @@ class Verifier:
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("now must be timezone-aware")  # a caller bug, not a property of the QR
         try:
-            decoded = decode_qr(qr_text)
+            decoded = decode_qr(qr_text, self._cbor.read, self._known_headers())
         except QRFormatError as error:
             return Result.of(Status.MALFORMED, reason=error.code)
         key = self._authenticate(decoded)
@@ -63,7 +70,8 @@ class Verifier:
         if offline_compromise_rule and signed_after_compromise(claims, issuer):
             return Result.of(Status.UNKNOWN_ISSUER, issuer=dict(key.view), reason="key_compromised")
         try:
-            license = license_view(claims, self.trust.types.get(claims.type_code))
+            identifier = key.prefix(claims.type_code).identifier(str(claims.serial), claims.version)
+            license = license_view(claims, self.trust.types.get(claims.type_code), identifier)
         except QRFormatError as error:
             return Result.of(Status.MALFORMED, reason=error.code)
         revoked, freshness = _list_status(claims, issuer.code, status_lists, now)
@@ -85,6 +93,13 @@ class Verifier:
             return Result.of(Status.UNKNOWN_ISSUER, reason="type_not_allowed")
         return key
 
+    def _known_headers(self) -> dict[bytes, tuple[int, bytes]]:
+        """Return the protected header the hub writes for each trusted key, mapped to its (alg, kid)."""
+        if self._headers is None:
+            self._headers = {protected_header(cose_alg, kid): (cose_alg, kid) for kid, issuer in self.trust.issuers.items()
+                             if (cose_alg := COSE_ALGS.get(issuer.alg)) is not None}
+        return self._headers
+
     def _issuer_key(self, kid: bytes) -> _IssuerKey | None:
         key = self._keys.get(kid)
         if key is None and (issuer := self.trust.issuers.get(kid)) is not None:
@@ -95,11 +110,20 @@ class Verifier:
 
 @dataclass(frozen=True)
 class _IssuerKey:
-    """A trusted issuer with its key matched to its algorithm once, and its description in answers."""
+    """A trusted issuer with its key matched to its algorithm once, its description in answers, and the
+    identifier prefix of each license type it issues (made on first use; the trust list bounds them)."""
 
     issuer: TrustedIssuer
     check: Callable[[bytes, bytes], bool]
     view: dict
+    prefixes: dict[str, IdentifierPrefix] = field(default_factory=dict)
+
+    def prefix(self, type_code: str) -> IdentifierPrefix:
+        """Return the identifier prefix of type_code, one of the issuer's license types."""
+        prefix = self.prefixes.get(type_code)
+        if prefix is None:
+            prefix = self.prefixes[type_code] = IdentifierPrefix(type_code, self.issuer.code)
+        return prefix
 
 
 def verify(qr_text: str, trust: TrustList, now: datetime,
@@ -164,15 +188,17 @@ def _named_fields(values: Sequence[Any], defs: Sequence[QRFieldDef]) -> dict[str
     # Values beyond the declared fields (an older trust list) keep their position as a name;
     # declared fields beyond the values (an older QR) have no value.
     named = {d.name: _json_value(typed_field_value(v, d.type)) for d, v in zip(defs, values)}
-    named.update((d.name, None) for d in defs[len(values):])
-    named.update((f"f{i}", v) for i, v in enumerate(values) if i >= len(defs))
+    if len(defs) > len(values):
+        named.update((d.name, None) for d in defs[len(values):])
+    elif len(values) > len(defs):
+        named.update((f"f{i}", v) for i, v in enumerate(values[len(defs):], start=len(defs)))
     return named
 
 
-def license_view(claims: LicenseClaims, info: LicenseTypeInfo | None) -> dict:
-    """Return the JSON-friendly description of a license that a result carries."""
+def license_view(claims: LicenseClaims, info: LicenseTypeInfo | None, identifier: str | None = None) -> dict:
+    """Return the JSON-friendly description of a license that a result carries (identifier: claims.identifier)."""
     return {
-        "id": claims.identifier,
+        "id": claims.identifier if identifier is None else identifier,
         "type": claims.type_code,
         "type_name": info.name if info else None,
         "type_name_en": info.name_en if info else None,

@@ -3,7 +3,7 @@
 Credit codes and e-license identifiers are checked in ``license_verifier.identifiers`` (a verifier
 needs them too); this module builds valid credit codes for tests and demo data from those rules.
 Pure functions with no framework imports. Reference values, each checked by an implementation
-independent of the hub's, are in tests/test_ids.py.
+independent of the hub's, are in tests/core/test_ids.py.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from cryptography import x509
 from hub.trust.signer import Signer
 from license_verifier import statuslist, trustlist
 from license_verifier.algorithms import COSE_ALGS, algorithm_for_key, certificate_public_key, kid_for_certificate
-from license_verifier.qr import COSE_SIGN1_TAG, HEADER_ALG, HEADER_KID, PREFIX, LicenseClaims, day_number, sig_structure
+from license_verifier.qr import COSE_SIGN1_TAG, PREFIX, LicenseClaims, day_number, protected_header, sig_structure
 from license_verifier.trustlist import JWS_ALG, b64url
 
 
@@ -30,7 +30,7 @@ def encode_qr(claims: LicenseClaims, signer: Signer) -> str:
     if cose_alg is None:
         raise ValueError(f"unsupported algorithm {signer.alg!r}")
     # RFC 8949 §4.2.1 deterministic encoding, so one license always yields the same bytes.
-    protected = cbor2.dumps({HEADER_ALG: cose_alg, HEADER_KID: bytes(signer.kid)}, canonical=True)
+    protected = protected_header(cose_alg, signer.kid)
     until = None if claims.valid_until is None else day_number(claims.valid_until)
     fields = [day_number(v) if isinstance(v, date) else v for v in claims.fields]
     if claims.issuer_code is None:

@@ -3,7 +3,7 @@
 The checking side (keys from certificates, signature checks) is ``license_verifier.sm2``; its
 docstring says how Tongsuo computes SM2-with-SM3. ``key.sign(data, ECDSA(SM3()))`` on an SM2 key is
 the SM2 signature over SM3(Z_A || data) with the default user id; tongsuopy offers no way to set
-another. tests/test_sm2.py checks this against the published GM/T 0003.5 example and the
+another. tests/trust/test_sm2.py checks this against the published GM/T 0003.5 example and the
 independent gmssl package.
 
 Signatures are the 64-byte r || s. Keys at rest are PKCS#8 encrypted with the passphrase: PBES2,

@@ -1,7 +1,7 @@
 """Encode a license's QR text as a QR symbol: alphanumeric mode, error correction M (ISO/IEC 18004).
 
 The symbol is module for module the one `qrcode` builds (same version, same mask, same modules;
-`tests/test_qr_format.py` compares them), in a few percent of its time: qrcode writes the data bit
+`tests/verifier/test_qr_format.py` compares them), in a few percent of its time: qrcode writes the data bit
 by bit, divides the Reed-Solomon polynomials with Python objects, places the data once per mask and
 scores each placement module by module (~20 ms for the version 10 license QR). Here:
 
