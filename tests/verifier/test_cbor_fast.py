@@ -26,7 +26,7 @@ from license_verifier.qr import PREFIX, decode_qr, protected_header
 from license_verifier.trustlist import TrustList
 from tests.vectors import make_vectors as mv
 
-VECTORS = Path(__file__).parent / "vectors"
+VECTORS = Path(__file__).parents[1] / "vectors"
 TEXTS = {path.name: path.read_bytes().decode("utf-8") for path in sorted(VECTORS.glob("*.txt"))}
 VALID = ("valid.txt", "valid_eddsa.txt", "valid_extra_elements.txt", "valid_without_status.txt")
 MUTATIONS = 400  # per valid message and kind of input
