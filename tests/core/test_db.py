@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from hub.core.db import at_once, counts_at_once
+from hub.core.db import at_once, counts_at_once, make_session_factory
 from tests.conftest import scratch_database
 
 
@@ -18,7 +18,7 @@ def test_a_counter_connection_does_not_wait_for_the_sessions_pool(request):
     try:
         with engine.begin() as connection:
             connection.execute(sa.text("CREATE TABLE counter (n int)"))
-        with Session(engine) as session:
+        with make_session_factory(engine)() as session:  # the factory owns the counters' own pool
             assert counts_at_once(session)
             session.execute(sa.text("SELECT 1"))  # the session's transaction holds the pool's one connection
             with at_once(session) as counters:
