@@ -276,9 +276,25 @@ def decode_qr(text: str, read: Callable[[bytes], Any] = read_cbor,
     read decodes the payload as ``read_cbor`` does; headers maps protected headers known to be well formed
     (``protected_header(alg, kid)``) to their (alg, kid), which then need no decoding.
     """
+    envelope = decode_envelope(text, headers)
+    return with_claims(envelope, read_claims(envelope.payload, read))
+
+
+def decode_envelope(text: str, headers: Mapping[bytes, tuple[int, bytes]] | None = None) -> DecodedQR:
+    """Parse QR text up to its payload's bytes, which stay undecoded (``claims`` is None): what a signature
+    check needs. Raise QRFormatError if the text or its COSE envelope is malformed."""
     protected, _unprotected, payload, signature = _cose_sign1(_unwrap_text(text))
     known = headers.get(protected) if headers else None
     cose_alg, kid = known or _protected_header(protected)
     alg = _COSE_NAMES.get(cose_alg) if type(cose_alg) is int else None
     return build(DecodedQR, alg=alg, cose_alg=cose_alg, kid=kid, protected=protected, payload=payload,
-                 signature=signature, claims=_claims(payload, read))
+                 signature=signature, claims=None)
+
+
+def read_claims(payload: bytes, read: Callable[[bytes], Any] = read_cbor) -> LicenseClaims:
+    """Decode a payload's claims with read (as ``read_cbor`` does); raise QRFormatError if malformed."""
+    return _claims(payload, read)
+
+
+def with_claims(envelope: DecodedQR, claims: LicenseClaims) -> DecodedQR:
+    return build(DecodedQR, envelope.__dict__, claims=claims)  # the envelope with its decoded claims

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from license_verifier.algorithms import COSE_ALGS, signature_check
+from license_verifier.cbor import read_cbor
 from license_verifier.cbor_fast import CanonicalCBOR
 from license_verifier.identifiers import IdentifierPrefix
 from license_verifier.qr import (
@@ -19,9 +20,11 @@ from license_verifier.qr import (
     LicenseClaims,
     QRFormatError,
     date_from_day_number,
-    decode_qr,
+    decode_envelope,
     protected_header,
+    read_claims,
     sig_structure,
+    with_claims,
 )
 from license_verifier.statuslist import StatusListView, list_id
 from license_verifier.trustlist import LicenseTypeInfo, QRFieldDef, TrustedIssuer, TrustList, b64url
@@ -59,12 +62,18 @@ class Verifier:
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("now must be timezone-aware")  # a caller bug, not a property of the QR
         try:
-            decoded = decode_qr(qr_text, self._cbor.read, self._known_headers())
-        except QRFormatError as error:
+            envelope = decode_envelope(qr_text, self._known_headers())
+            key = self._authenticate(envelope)
+            # A payload a trusted key signed goes to the C decoder; any other only to the strict reader, so that
+            # bytes nobody vouches for never reach cbor2, which acts on the tags it knows as it reads them.
+            read = read_cbor if isinstance(key, Result) else self._cbor.read
+            decoded = with_claims(envelope, read_claims(envelope.payload, read))
+        except QRFormatError as error:  # malformed before any other verdict, as the QR format says
             return Result.of(Status.MALFORMED, reason=error.code)
-        key = self._authenticate(decoded)
         if isinstance(key, Result):
             return key
+        if decoded.claims.type_code not in key.issuer.license_types:
+            return Result.of(Status.UNKNOWN_ISSUER, reason="type_not_allowed")
         issuer = key.issuer
         claims = decoded.claims.with_issuer(issuer.code)
         if offline_compromise_rule and signed_after_compromise(claims, issuer):
@@ -79,7 +88,7 @@ class Verifier:
         return Result.of(status, license=license, issuer=dict(key.view), status_list=freshness)
 
     def _authenticate(self, decoded: DecodedQR) -> _IssuerKey | Result:
-        """Return the issuer key that signed decoded, or the failing Result."""
+        """Return the issuer key that signed decoded's payload bytes, or the failing Result."""
         if decoded.alg is None:  # missing, "none" or an algorithm the hub does not accept
             return Result.of(Status.BAD_SIGNATURE, reason="unsupported_alg")
         key = self._issuer_key(decoded.kid)
@@ -89,8 +98,6 @@ class Verifier:
             return Result.of(Status.BAD_SIGNATURE, reason="alg_mismatch")
         if not key.check(decoded.signature, sig_structure(decoded.protected, decoded.payload)):
             return Result.of(Status.BAD_SIGNATURE, reason="signature_mismatch")
-        if decoded.claims.type_code not in key.issuer.license_types:
-            return Result.of(Status.UNKNOWN_ISSUER, reason="type_not_allowed")
         return key
 
     def _known_headers(self) -> dict[bytes, tuple[int, bytes]]:

@@ -9,6 +9,7 @@ bytes of valid messages.
 from __future__ import annotations
 
 import random
+from datetime import datetime, timezone
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from license_verifier.cbor_fast import CanonicalCBOR
 from license_verifier.errors import QRFormatError
 from license_verifier.qr import PREFIX, decode_qr, protected_header
 from license_verifier.trustlist import TrustList
+from license_verifier.verdict import Status
+from license_verifier.verifier import Verifier
 from tests.vectors import make_vectors as mv
 
 VECTORS = Path(__file__).parents[1] / "vectors"
@@ -129,3 +132,19 @@ def test_a_payload_the_hub_writes_takes_the_fast_path(monkeypatch):
 
     monkeypatch.setattr(cbor_fast, "CBORReader", refuse)
     assert CanonicalCBOR().read(payload) == expected
+
+
+@pytest.mark.parametrize("signature", ["another key's", "none"])
+def test_a_payload_no_trusted_key_signed_never_reaches_the_c_decoder(monkeypatch, signature):
+    """cbor2 acts on the tags it knows as it reads them (tag 35 compiles a regular expression): bytes nobody
+    vouches for go to the strict reader only, which refuses the tag at once, and the verdict stays malformed."""
+    protected, unprotected, payload, sig = _parts("valid.txt")
+    bomb = cbor2.dumps(cbor2.CBORTag(35, "(a)" * 800))
+    forged = sig[::-1] if signature == "another key's" else b""
+    text = PREFIX + base45.b45encode(cbor2.dumps(cbor2.CBORTag(18, [protected, unprotected, bomb, forged]))).decode()
+    asked = []
+    monkeypatch.setattr(cbor_fast.cbor2, "loads", lambda data, *args, **kwargs: asked.append(data))
+    result = Verifier(TrustList.from_document(mv.trust_document(mv.load_keys()))).verify(
+        text, datetime.now(timezone.utc))
+    assert (result.status, result.reason) == (Status.MALFORMED, "bad_cbor")
+    assert asked == []
