@@ -191,14 +191,17 @@ class StatusCache:
         self._ahead = threading.Lock()  # held while a reload ahead of time runs
         self._lists: dict[str, StatusListView] = {}
         self._versions: dict[str, int] = {}
+        self._snapshot: tuple[dict[str, StatusListView], dict[str, int]] = ({}, {})  # lists and versions together
         self._signed: dict[tuple[str, int], str] = {}
         self._loaded_at = float("-inf")
+        self._epoch = 0  # raised by invalidate: a reload that began before it does not make the copy fresh
 
     @property
     def fresh(self) -> bool:
         return time.monotonic() - self._loaded_at < self._ttl
 
     def invalidate(self) -> None:
+        self._epoch += 1
         self._loaded_at = float("-inf")
 
     def lists(self) -> dict[str, StatusListView]:
@@ -232,6 +235,7 @@ class StatusCache:
             self._ahead.release()
 
     def _reload(self) -> None:
+        epoch = self._epoch
         with self._factory() as session:
             fetched_at = self._clock()
             versions = dict(session.execute(select(StatusList.id, StatusList.version)).all())
@@ -239,17 +243,21 @@ class StatusCache:
             lists = {i: replace(view, fetched_at=fetched_at) for i, view in self._lists.items()}
             for row in session.scalars(select(StatusList).where(StatusList.id.in_(changed))) if changed else ():
                 lists[row.id] = _view(row, fetched_at)
-            self._lists, self._versions, self._loaded_at = lists, versions, time.monotonic()
+            self._lists, self._versions, self._snapshot = lists, versions, (lists, versions)
+            self._loaded_at = time.monotonic() if epoch == self._epoch else float("-inf")
 
     def signed(self, identifier: str) -> tuple[str, int]:
         """Return the list's vc+jwt and its version; NotFound for an unknown id."""
-        view = self.lists().get(identifier)
-        if view is None:
+        self.lists()
+        lists, versions = self._snapshot  # the view and its version from the same reload
+        if identifier not in lists:
             self.invalidate()
-            view = self.lists().get(identifier)
+            self.lists()
+            lists, versions = self._snapshot
+        view = lists.get(identifier)
         if view is None:
             raise NotFound("No such status list.")
-        version = self._versions[identifier]
+        version = versions[identifier]
         token = self._signed.get((identifier, version))
         if token is None:
             with self._factory() as session:

@@ -27,6 +27,7 @@ class TrustCache:
             session_factory, license_types, passphrase, clock, ttl)
         self._lock = threading.Lock()
         self._loaded_at = float("-inf")
+        self._epoch = 0  # raised by invalidate: a reload that began before it does not make the cache fresh
         self._trust: TrustList | None = None
         self._verifier: Verifier | None = None
         self._signed: str | None = None
@@ -38,6 +39,7 @@ class TrustCache:
         return self._trust is not None and time.monotonic() - self._loaded_at < self._ttl
 
     def invalidate(self) -> None:
+        self._epoch += 1
         self._loaded_at = float("-inf")
 
     def refresh(self) -> None:
@@ -51,6 +53,7 @@ class TrustCache:
                 self._reload()
 
     def _reload(self) -> None:
+        epoch = self._epoch
         with self._factory() as session:
             types, now = self._types.values(), self._clock()
             trust = load_trust(session, types, now=now)
@@ -58,7 +61,7 @@ class TrustCache:
             self._signed = signed_trust_list(session, types, passphrase=self._passphrase, now=now)
             self._jwks = jwks(session)
             self._anchor = trust_anchor(session)
-            self._loaded_at = time.monotonic()
+            self._loaded_at = time.monotonic() if epoch == self._epoch else float("-inf")
 
     def _ensure(self) -> None:
         if not self.fresh:
