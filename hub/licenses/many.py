@@ -28,7 +28,7 @@ from hub.licenses.serials import reserve_serials
 from hub.licenses.service import LICENSE
 from hub.licenses.tables import License
 from hub.licenses.types import LicenseType
-from hub.departments.service import get_department
+from hub.departments.service import department_by_id
 from hub.status.service import allocate_indexes
 from hub.trust.service import KeyRing
 
@@ -59,7 +59,7 @@ def issue_many(session: Session, requests: Sequence[tuple[LicenseIssue, str | No
     A type bound to a source is refused (issued_from_source_only): a batch carries the caller's data, and its
     licenses are issued one by one with POST /licenses and from_source.
     """
-    department = get_department(session, principal.department_id or "")
+    department = department_by_id(session, principal.department_id or "")  # cached: departments are not edited
     replays = _replays(session, principal.client_id, [key for _, key in requests if key is not None])
     outcomes: list[IssueOutcome | None] = [None] * len(requests)
     pending: list[_Pending] = []

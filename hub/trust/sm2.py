@@ -12,14 +12,13 @@ PBKDF2-HMAC-SHA256 and SM4-CBC (Tongsuo's best available PKCS#8 encryption).
 
 from __future__ import annotations
 
-import base64
-
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from tongsuopy.crypto import exceptions as tongsuo_exceptions
 from tongsuopy.crypto import serialization
 from tongsuopy.crypto.asymciphers import ec
 
 from license_verifier.sm2 import SCALAR_BYTES, SIGNATURE, PrivateKey, PublicKey, is_sm2_key
+from license_verifier.trustlist import b64url
 
 JWK_CURVE = "SM2"  # not a registered JOSE curve name; see docs/qr-format.md section 12
 
@@ -69,8 +68,5 @@ def public_key_der(key: PrivateKey | PublicKey) -> bytes:
 def public_jwk(public_key: PublicKey) -> dict[str, str]:
     """Return the public key as a JWK, ``{"kty": "EC", "crv": "SM2", "x", "y"}`` (RFC 7518 §6.2.1 shape)."""
     numbers = public_key.public_numbers()
-
-    def b64url(value: int) -> str:
-        return base64.urlsafe_b64encode(value.to_bytes(SCALAR_BYTES, "big")).rstrip(b"=").decode("ascii")
-
-    return {"kty": "EC", "crv": JWK_CURVE, "x": b64url(numbers.x), "y": b64url(numbers.y)}
+    x, y = (b64url(value.to_bytes(SCALAR_BYTES, "big")) for value in (numbers.x, numbers.y))
+    return {"kty": "EC", "crv": JWK_CURVE, "x": x, "y": y}
