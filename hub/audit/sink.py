@@ -31,6 +31,7 @@ from hub.audit.driver import insert_entries
 from hub.audit.entries import AuditEvent, AuditRef, entry_row, row_ref
 from hub.audit.tables import AuditEntry
 from hub.audit.writer import AuditWriter, Guard
+from hub.core.session_info import factory_item, session_item
 
 log = logging.getLogger("hub.audit")
 AUDIT_PEPPER = "audit_pepper"  # key of the pepper in Session.info (create_app puts it in every session)
@@ -56,18 +57,12 @@ def session_info(passphrase: bytes) -> dict:
 
 def session_pepper(session: Session) -> bytes:
     """The pepper this session's hub hides subjects with (set by create_app on its session factory)."""
-    pepper = session.info.get(AUDIT_PEPPER)
-    if pepper is None:
-        raise RuntimeError("this session has no audit pepper: build it from create_app's session factory")
-    return pepper
+    return session_item(session, AUDIT_PEPPER, "build it from create_app's session factory")
 
 
 def pepper_of(session_factory: sessionmaker[Session]) -> bytes:
     """The pepper the sessions of a factory carry (see session_info)."""
-    pepper = session_factory.kw.get("info", {}).get(AUDIT_PEPPER)
-    if pepper is None:
-        raise RuntimeError("this session factory has no audit pepper: give it session_info(passphrase)")
-    return pepper
+    return factory_item(session_factory, AUDIT_PEPPER, "give it session_info(passphrase)")
 
 
 class TransactionSink(AuditSink):

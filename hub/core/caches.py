@@ -12,6 +12,8 @@ from typing import Generic, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.core.session_info import factory_item, session_item
+
 CACHES = "caches"  # key, in Session.info, of the factory's Caches (hub.core.db.make_session_factory sets it)
 DEFAULT_SIZE = 10_000
 
@@ -78,15 +80,9 @@ class Caches:
 
 def session_caches(session: Session) -> Caches:
     """The caches of the factory the session came from."""
-    caches = session.info.get(CACHES)
-    if caches is None:
-        raise RuntimeError("this session has no caches: build its factory with make_session_factory")
-    return caches
+    return session_item(session, CACHES, "build its factory with make_session_factory")
 
 
 def factory_caches(session_factory: sessionmaker[Session]) -> Caches:
     """The caches of a session factory built by make_session_factory."""
-    caches = session_factory.kw.get("info", {}).get(CACHES)
-    if caches is None:
-        raise RuntimeError("this session factory has no caches: build it with make_session_factory")
-    return caches
+    return factory_item(session_factory, CACHES, "build it with make_session_factory")

@@ -17,6 +17,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from hub.core.caches import CACHES, Caches
+from hub.core.session_info import session_item
 from hub.core.wiring import services
 
 NAMING = {
@@ -106,9 +107,7 @@ def at_once(session: Session) -> Iterator[Connection]:
     from one shared pool, enough concurrent requests would each hold one connection and wait forever
     for a second. A counter connection is held for one statement and waits for nothing else.
     """
-    pool = session.info.get(COUNTERS)
-    if pool is None:
-        raise RuntimeError("this session has no counter pool: build it with make_session_factory")
+    pool = session_item(session, COUNTERS, "build its factory with make_session_factory")
     with pool.engine().connect() as connection:
         yield connection
 
